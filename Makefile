@@ -1,0 +1,19 @@
+# The two commands of README.md: `make demo` (the main job) and `make test` (the test suite).
+.PHONY: setup demo test test-slow lint bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/phyneo build-box workflows/lipf6_ec_dmc.yaml --atoms 3000 -o box.pdb
+	.venv/bin/phyneo run workflows/dmc.yaml --profile quick
+	.venv/bin/phyneo query --formulation dmc
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+test-slow: setup
+	.venv/bin/python -m pytest -q -m slow
+
+lint: setup
+	.venv/bin/ruff check .

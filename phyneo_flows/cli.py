@@ -1,0 +1,200 @@
+"""The ``phyneo`` command line.
+
+Every user-fixable error (``PhyneoError``) prints one line naming the field and the fix, and exits
+with code 2 before anything is written to the database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from phyneo_flows.errors import PhyneoError
+
+app = typer.Typer(help="PhyNEO hybrid force fields for battery electrolytes, from formulation to properties.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+out = Console()
+
+# Stage sub-commands live beside their stage: phyneo qm ..., phyneo ff ..., phyneo analyze ...
+_SUBAPPS = {"qm": "phyneo_flows.qm.cli", "ff": "phyneo_flows.ff.cli", "analyze": "phyneo_flows.analysis.cli",
+            "fit": "phyneo_flows.fitting.cli", "md": "phyneo_flows.md.cli"}
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the stage's package itself is not there yet
+        return False
+
+
+for _name, _module in _SUBAPPS.items():
+    if _has_module(_module):
+        app.add_typer(importlib.import_module(_module).app, name=_name)
+
+
+def _settings():
+    from phyneo_flows.settings import get_settings
+
+    return get_settings()
+
+
+def _open_store():
+    from phyneo_flows.store import connected, get_store
+
+    return connected(get_store(_settings()))
+
+
+@app.command("build-box")
+def build_box_cmd(
+    formulation: Annotated[Path, typer.Argument(help="formulation YAML")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PDB file to write")] = Path("box.pdb"),
+    atoms: Annotated[int | None, typer.Option("--atoms", help="target number of atoms")] = None,
+    molecules: Annotated[int | None, typer.Option("--molecules", help="target number of molecules")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed of conformers and packing")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the box record as JSON")] = False,
+) -> None:
+    """Pack a box for FORMULATION with packmol and write it as PDB (with CONECT)."""
+    from phyneo_flows.chem import build_box
+    from phyneo_flows.chem.jobs import box_document
+    from phyneo_flows.chem.molecule import DEFAULT_SEED
+    from phyneo_flows.formulation import load_formulation
+
+    f = load_formulation(formulation)
+    with console.status(f"packing {f.name} with packmol"):
+        box = build_box(f, n_atoms=atoms, n_molecules=molecules, seed=DEFAULT_SEED if seed is None else seed,
+                        packmol=_settings().packmol)
+    box.write_pdb(output)
+    doc = box_document(box)
+    if as_json:
+        out.print_json(json.dumps(doc.model_dump(mode="json", exclude={"pdb", "positions_nm"})))
+        return
+    _print_box(doc)
+    out.print(f"wrote {output}")
+
+
+def _print_box(doc: Any) -> None:
+    table = Table(title=f"{doc.formulation}: {doc.n_atoms} atoms, box {doc.box_length_nm:.3f} nm, "
+                        f"{doc.density_g_cm3:.3f} g/cm3")
+    for col in ("species", "count", "charge", "atom types"):
+        table.add_column(col)
+    for s in doc.species:
+        table.add_row(s.name, str(s.count), f"{s.charge:+d}", str(len(set(s.atom_types))))
+    out.print(table)
+    for salt in doc.composition.salts:
+        out.print(f"{salt.salt}: {salt.formula_units} formula units, {salt.realised:.3f} {salt.unit} "
+                  f"(requested {salt.requested:g} {salt.unit}, {100 * salt.relative_error:+.1f}%)")
+    out.print(f"closest atoms of different molecules: {10 * doc.min_intermolecular_distance_nm:.2f} Å")
+
+
+@app.command()
+def run(
+    formulation: Annotated[Path, typer.Argument(help="formulation YAML")],
+    profile: Annotated[str, typer.Option(help="quick | standard | paper, or a profile YAML")] = "quick",
+    force: Annotated[bool, typer.Option(help="rerun stages already in the database")] = False,
+) -> None:
+    """Run the workflow for FORMULATION locally, storing every result in the database."""
+    from jobflow import run_locally
+
+    from phyneo_flows.flows import PhyneoElectrolyteMaker
+    from phyneo_flows.formulation import load_formulation
+    from phyneo_flows.profiles import load_profile
+
+    f = load_formulation(formulation)
+    maker = PhyneoElectrolyteMaker.from_profile(load_profile(profile))
+    settings = _settings()
+    store = _open_store()
+    keys = maker.stage_keys(f)
+    done = {k for k, h in keys.items() if store.query_one({"output.input_hash": h}, properties=["uuid"])}
+    if done == set(keys) and not force:
+        out.print(f"{f.name}: every stage is already in the database ({', '.join(sorted(done))}); "
+                  "nothing to run (use --force to redo)")
+        return
+    flow = maker.make(f)
+    runs = settings.data_path / "runs"
+    runs.mkdir(exist_ok=True)
+    with (console.status(f"running {flow.name} ({len(flow.jobs)} jobs) on {settings.database_description}"),
+          warnings.catch_warnings()):
+        warnings.simplefilter("ignore", FutureWarning)  # jobflow's own use of a deprecated monty helper
+        responses = run_locally(flow, store=store, root_dir=runs, create_folders=True, log=False,
+                                raise_immediately=True)
+    out.print(f"{f.name}: {len(responses)} job(s) finished; results in {settings.database_description}")
+
+
+def _records(formulation: str | None, job_name: str | None, stage: str | None) -> list[dict]:
+    store = _open_store()
+    criteria: dict[str, Any] = {}
+    if formulation:
+        criteria["output.formulation"] = formulation
+    if job_name:
+        criteria["name"] = job_name
+    if stage:
+        criteria["output.stage"] = stage
+    docs = store.query(criteria, properties=["uuid", "index", "name", "completed_at", "output", "metadata"],
+                       load=False, sort={"completed_at": 1})
+    return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+
+
+@app.command()
+def query(
+    formulation: Annotated[str | None, typer.Option(help="formulation name")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="job name")] = None,
+    stage: Annotated[str | None, typer.Option(help="stage (box, qm, fit, md, ...)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
+) -> None:
+    """Print what the database holds (large arrays stay in the data store)."""
+    records = _records(formulation, job, stage)
+    if as_json:
+        sys.stdout.write(json.dumps(records, default=str, indent=1) + "\n")
+        return
+    table = Table(title=f"{len(records)} record(s)")
+    for col in ("formulation", "stage", "job", "completed", "uuid"):
+        table.add_column(col)
+    for r in records:
+        o = r.get("output") or {}
+        table.add_row(str(o.get("formulation")), str(o.get("stage")), r.get("name", ""),
+                      str(r.get("completed_at", ""))[:19], r.get("uuid", ""))
+    out.print(table)
+
+
+@app.command()
+def status() -> None:
+    """Each formulation's stages and their state."""
+    records = _records(None, None, None)
+    settings = _settings()
+    out.print(f"database: {settings.database_description}")
+    if not records:
+        out.print("no workflows yet: try `phyneo run workflows/dmc.yaml`")
+        return
+    by_formulation: dict[str, list[dict]] = {}
+    for r in records:
+        by_formulation.setdefault(str((r.get("output") or {}).get("formulation")), []).append(r)
+    table = Table()
+    for col in ("formulation", "stage", "state", "completed"):
+        table.add_column(col)
+    for name, recs in sorted(by_formulation.items()):
+        for r in recs:
+            completed = str(r.get("completed_at", ""))[:19]
+            table.add_row(name, str(r["output"].get("stage")), "completed", completed)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one line and exit code 2."""
+    try:
+        app()
+    except PhyneoError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

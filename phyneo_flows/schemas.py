@@ -1,0 +1,57 @@
+"""Output documents of the workflow stages (what lands in the JobStore).
+
+Every document names its formulation, its stage and the force-field generation it belongs to. Large
+arrays are fields listed in the job's ``data=[...]`` and go to the ``data`` store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from phyneo_flows import __version__
+from phyneo_flows.formulation import Composition
+
+
+class StageDocument(BaseModel):
+    """Fields every stage's output carries."""
+
+    formulation: str
+    stage: str
+    generation: int = 0
+    input_hash: str = Field("", description="hash of everything the result depends on (for reuse)")
+    phyneo_version: str = __version__
+
+
+class SpeciesRecord(BaseModel):
+    name: str
+    smiles: str
+    charge: int
+    count: int
+    n_atoms: int
+    atom_types: list[str]
+
+
+class BoxDocument(StageDocument):
+    """A packed box: counts, realised concentrations, the PDB and the positions."""
+
+    stage: str = "box"
+    composition: Composition
+    species: list[SpeciesRecord]
+    n_atoms: int
+    box_length_nm: float
+    density_g_cm3: float
+    min_intermolecular_distance_nm: float
+    seed: int
+    packmol_version: str
+    pdb: str = Field(description="PDB text with CRYST1 and CONECT (data store)")
+    positions_nm: list[list[float]] = Field(description="(n_atoms, 3) in nm (data store)")
+
+
+def input_hash(*parts: Any) -> str:
+    """A stable hash of JSON-able inputs."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

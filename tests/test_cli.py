@@ -1,0 +1,78 @@
+"""The ``phyneo`` command as a user runs it: separate processes sharing the embedded database."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def phyneo(*args, data_dir, check=True):
+    env = os.environ | {"PHYNEO_DATA_DIR": str(data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "phyneo_flows.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def stored(data_dir) -> list:
+    return json.loads(phyneo("query", "--json", data_dir=data_dir).stdout)
+
+
+def test_run_stores_and_another_process_queries(isolated_data_dir):
+    first = phyneo("run", "workflows/dmc.yaml", data_dir=isolated_data_dir)
+    assert "finished" in first.stdout
+    records = stored(isolated_data_dir)
+    assert [(r["output"]["formulation"], r["output"]["stage"]) for r in records] == [("dmc", "box")]
+    box = records[0]["output"]
+    assert box["n_atoms"] == 600 and box["composition"]["counts"][0]["species"] == "DMC"
+    by_name = json.loads(phyneo("query", "--formulation", "dmc", "--job", "dmc box", "--json",
+                                data_dir=isolated_data_dir).stdout)
+    assert len(by_name) == 1
+    assert json.loads(phyneo("query", "--formulation", "nope", "--json", data_dir=isolated_data_dir).stdout) == []
+    again = phyneo("run", "workflows/dmc.yaml", data_dir=isolated_data_dir)
+    assert "already in the database" in again.stdout
+    assert len(stored(isolated_data_dir)) == 1
+    assert "dmc" in phyneo("status", data_dir=isolated_data_dir).stdout
+
+
+def test_build_box_writes_pdb(tmp_path, isolated_data_dir):
+    out = tmp_path / "box.pdb"
+    proc = phyneo("build-box", "workflows/lipf6_ec_dmc.yaml", "--atoms", "600", "-o", str(out),
+                  data_dir=isolated_data_dir)
+    assert out.read_text().count("HETATM") == pytest.approx(600, abs=20)
+    assert "mol/L" in proc.stdout
+
+
+BAD = {
+    "smiles": "solvents:\n  - {species: 'C1CC', fraction: 1}\n",
+    "name": "solvents:\n  - {species: ECX, fraction: 1}\n",
+    "conc": "solvents:\n  - {species: EC, fraction: 1}\nsalts:\n  - {cation: Li+, anion: PF6-, concentration: -1 M}\n",
+    "ratio": "solvents:\n  - {species: EC, fraction: 0}\n",
+    "unit": "temperature: 300 F\nsolvents:\n  - {species: EC, fraction: 1}\n",
+    "balance": "solvents:\n  - {species: EC, fraction: 1}\nsalts:\n  - {cation: Li+, anion: Na+, concentration: 1}\n",
+    "small": "size: {atoms: 12}\nsolvents:\n  - {species: EC, fraction: 1}\nsalts:\n"
+             "  - {cation: Li+, anion: PF6-, concentration: 1}\n",
+    "pack": "density: 3 g/cm3\nsize: {atoms: 240}\nsolvents:\n  - {species: DMC, fraction: 1}\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_exits_2_and_writes_nothing(case, tmp_path, isolated_data_dir):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"name: bad_{case}\n" + BAD[case])
+    # the standard profile keeps the formulation's own size
+    proc = phyneo("run", str(path), "--profile", "standard", data_dir=isolated_data_dir, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert stored(isolated_data_dir) == []
+
+
+def test_unknown_profile_is_a_clear_error(isolated_data_dir):
+    proc = phyneo("run", "workflows/dmc.yaml", "--profile", "huge", data_dir=isolated_data_dir, check=False)
+    assert proc.returncode == 2 and "--profile" in proc.stderr
