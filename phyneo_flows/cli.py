@@ -143,15 +143,45 @@ def _records(formulation: str | None, job_name: str | None, stage: str | None) -
     return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
 
 
+def _property_records(records: list[dict], name: str) -> list[dict]:
+    """Flatten stored properties named ``name`` into records with the job they came from."""
+    rows = []
+    for r in records:
+        for p in (r.get("output") or {}).get("properties") or []:
+            if p.get("name") == name:
+                rows.append({"formulation": r["output"].get("formulation"), "name": name,
+                             "value": p.get("value"), "uncertainty": p.get("uncertainty"), "unit": p.get("unit"),
+                             "method": p.get("method"), "temperature_k": p.get("temperature_k"),
+                             "experiment": p.get("experiment"), "generation": r["output"].get("generation"),
+                             "job_id": r.get("uuid")})
+    return rows
+
+
 @app.command()
 def query(
     formulation: Annotated[str | None, typer.Option(help="formulation name")] = None,
     job: Annotated[str | None, typer.Option("--job", help="job name")] = None,
-    stage: Annotated[str | None, typer.Option(help="stage (box, qm, fit, md, ...)")] = None,
+    stage: Annotated[str | None, typer.Option(help="stage (box, qm, fit, md, properties, ...)")] = None,
+    prop: Annotated[str | None, typer.Option("--property", help="a property: density, viscosity, ...")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
 ) -> None:
     """Print what the database holds (large arrays stay in the data store)."""
     records = _records(formulation, job, stage)
+    if prop:
+        rows = _property_records(records, prop)
+        if as_json:
+            sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
+            return
+        table = Table(title=f"{prop}: {len(rows)} record(s)")
+        for col in ("formulation", "value", "unit", "method", "experiment"):
+            table.add_column(col)
+        for row in rows:
+            exp = row["experiment"]
+            unc = f" ± {row['uncertainty']:.3g}" if row["uncertainty"] is not None else ""
+            table.add_row(str(row["formulation"]), f"{row['value']:.4g}{unc}", str(row["unit"]), str(row["method"]),
+                          f"{exp['value']} {exp['unit']} ({exp['source']})" if exp else "-")
+        out.print(table)
+        return
     if as_json:
         sys.stdout.write(json.dumps(records, default=str, indent=1) + "\n")
         return

@@ -55,3 +55,33 @@ def input_hash(*parts: Any) -> str:
     """A stable hash of JSON-able inputs."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class ExperimentValue(BaseModel):
+    """A measured value and where it was published."""
+
+    value: float
+    unit: str
+    source: str
+    temperature_k: float | None = None
+    uncertainty: float | None = None
+
+
+class PropertyRecord(BaseModel):
+    """One predicted bulk property with its uncertainty, method and the experiment beside it."""
+
+    name: str = Field(description="density | viscosity | conductivity | diffusion_<species> | ...")
+    value: float
+    uncertainty: float | None
+    unit: str
+    method: str
+    temperature_k: float | None = None
+    experiment: ExperimentValue | None = None
+    details: dict[str, Any] = {}
+
+
+class PropertiesDocument(StageDocument):
+    """The bulk properties predicted for a formulation by one force-field generation."""
+
+    stage: str = "properties"
+    properties: list[PropertyRecord]

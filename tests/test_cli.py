@@ -76,3 +76,30 @@ def test_bad_input_exits_2_and_writes_nothing(case, tmp_path, isolated_data_dir)
 def test_unknown_profile_is_a_clear_error(isolated_data_dir):
     proc = phyneo("run", "workflows/dmc.yaml", "--profile", "huge", data_dir=isolated_data_dir, check=False)
     assert proc.returncode == 2 and "--profile" in proc.stderr
+
+
+def test_query_by_property(isolated_data_dir):
+    from jobflow import job, run_locally
+
+    from phyneo_flows.schemas import ExperimentValue, PropertiesDocument, PropertyRecord
+    from phyneo_flows.settings import get_settings
+    from phyneo_flows.store import get_store
+
+    @job
+    def predicted():
+        exp = ExperimentValue(value=1.063, unit="g/cm3", source="test table", temperature_k=298.2)
+        return PropertiesDocument(formulation="dmc", properties=[
+            PropertyRecord(name="density", value=1.05, uncertainty=0.004, unit="g/cm3", method="NPT", experiment=exp),
+            PropertyRecord(name="viscosity", value=0.6, uncertainty=0.05, unit="mPa s", method="Green-Kubo")])
+
+    j = predicted()
+    run_locally(j, store=get_store(get_settings()), log=False)
+    rows = json.loads(phyneo("query", "--formulation", "dmc", "--property", "density", "--json",
+                             data_dir=isolated_data_dir).stdout)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["value"], row["uncertainty"], row["unit"], row["method"]) == (1.05, 0.004, "g/cm3", "NPT")
+    assert row["experiment"]["value"] == 1.063 and row["job_id"] == j.uuid
+    none = json.loads(phyneo("query", "--formulation", "dmc", "--property", "conductivity", "--json",
+                             data_dir=isolated_data_dir).stdout)
+    assert none == []
