@@ -217,12 +217,30 @@ def status() -> None:
     out.print(table)
 
 
+@app.command()
+def report(
+    formulation: Annotated[str, typer.Argument(help="formulation name (or its YAML file)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for the HTML and Markdown")] = Path(
+        "reports"),
+) -> None:
+    """Write an HTML (and Markdown) report of FORMULATION from the database."""
+    from phyneo_flows.report import collect, write_report
+
+    name = formulation
+    if formulation.endswith((".yaml", ".yml")):
+        from phyneo_flows.formulation import load_formulation
+
+        name = load_formulation(formulation).name
+    page, md = write_report(collect(_open_store(), name), output)
+    out.print(f"wrote {page} and {md}")
+
+
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
     try:
         app()
     except PhyneoError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 

@@ -24,6 +24,8 @@ class StageDocument(BaseModel):
     generation: int = 0
     input_hash: str = Field("", description="hash of everything the result depends on (for reuse)")
     phyneo_version: str = __version__
+    wall_time_s: float | None = None
+    cores: int | None = None
 
 
 class SpeciesRecord(BaseModel):

@@ -1,23 +1,9 @@
 """The ``phyneo`` command as a user runs it: separate processes sharing the embedded database."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def phyneo(*args, data_dir, check=True):
-    env = os.environ | {"PHYNEO_DATA_DIR": str(data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "phyneo_flows.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+from conftest import run_phyneo as phyneo
 
 
 def stored(data_dir) -> list:

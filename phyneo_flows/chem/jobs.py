@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from jobflow import Maker, job
@@ -37,6 +38,9 @@ class BoxMaker(Maker):
 
     @job(data=["pdb", "positions_nm"])
     def make(self, formulation: dict) -> BoxDocument:
+        start = time.perf_counter()
         f = formulation_from_dict(formulation)
         box = build_box(f, n_atoms=self.n_atoms, seed=self.seed)
-        return box_document(box, key=self.key(formulation))
+        doc = box_document(box, key=self.key(formulation))
+        doc.wall_time_s, doc.cores = time.perf_counter() - start, 1
+        return doc
