@@ -26,6 +26,7 @@ class StageDocument(BaseModel):
     phyneo_version: str = __version__
     wall_time_s: float | None = None
     cores: int | None = None
+    reused_from: str | None = Field(None, description="uuid of the job that computed this, when reused")
 
 
 class SpeciesRecord(BaseModel):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from phyneo_flows.settings import get_settings
+from phyneo_flows.testing import run_phyneo
 
 
 @pytest.fixture(autouse=True)
@@ -22,18 +20,6 @@ def isolated_data_dir(tmp_path_factory, monkeypatch):
     yield data
     get_settings.cache_clear()
 
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_phyneo(*args: str, data_dir, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``phyneo ARGS`` in a new process against the embedded database in ``data_dir``."""
-    env = os.environ | {"PHYNEO_DATA_DIR": str(data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "phyneo_flows.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from conftest import run_phyneo as phyneo
+
+from phyneo_flows.testing import run_phyneo as phyneo
 
 
 def stored(data_dir) -> list:

@@ -10,6 +10,7 @@ from jobflow import Maker, job
 from phyneo_flows.chem.molecule import DEFAULT_SEED
 from phyneo_flows.chem.packing import PackedBox, build_box
 from phyneo_flows.formulation import formulation_from_dict
+from phyneo_flows.reuse import REUSE_CONFIG, previous
 from phyneo_flows.schemas import BoxDocument, SpeciesRecord, input_hash
 
 
@@ -36,11 +37,14 @@ class BoxMaker(Maker):
     def key(self, formulation: dict) -> str:
         return input_hash("box", formulation, self.n_atoms, self.seed)
 
-    @job(data=["pdb", "positions_nm"])
+    @job(data=["pdb", "positions_nm"], config=REUSE_CONFIG)
     def make(self, formulation: dict) -> BoxDocument:
+        key = self.key(formulation)
+        if (done := previous("box", key)) is not None:
+            return BoxDocument.model_validate(done)
         start = time.perf_counter()
         f = formulation_from_dict(formulation)
         box = build_box(f, n_atoms=self.n_atoms, seed=self.seed)
-        doc = box_document(box, key=self.key(formulation))
+        doc = box_document(box, key=key)
         doc.wall_time_s, doc.cores = time.perf_counter() - start, 1
         return doc
