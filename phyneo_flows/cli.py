@@ -26,8 +26,8 @@ console = Console(stderr=True)
 out = Console()
 
 # Stage sub-commands live beside their stage: phyneo qm ..., phyneo ff ..., phyneo analyze ...
-_SUBAPPS = {"qm": "phyneo_flows.qm.cli", "ff": "phyneo_flows.ff.cli", "analyze": "phyneo_flows.analysis.cli",
-            "fit": "phyneo_flows.fitting.cli", "md": "phyneo_flows.md.cli"}
+_SUBAPPS = {"cluster": "phyneo_flows.cluster.cli", "qm": "phyneo_flows.qm.cli", "ff": "phyneo_flows.ff.cli",
+            "analyze": "phyneo_flows.analysis.cli", "fit": "phyneo_flows.fitting.cli", "md": "phyneo_flows.md.cli"}
 
 def _has_module(name: str) -> bool:
     try:
@@ -233,6 +233,10 @@ def report(
         name = load_formulation(formulation).name
     page, md = write_report(collect(_open_store(), name), output)
     out.print(f"wrote {page} and {md}")
+
+
+if _has_module("phyneo_flows.cluster.cli"):
+    app.command("submit")(importlib.import_module("phyneo_flows.cluster.cli").submit)
 
 
 def main() -> None:

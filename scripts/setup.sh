@@ -27,3 +27,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# Slurm, munge and a MongoDB wire server for the cluster routes and their tests
+bash scripts/setup-cluster.sh
