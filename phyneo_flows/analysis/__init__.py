@@ -1,0 +1,1 @@
+"""Bulk properties from MD trajectories: statistics, density, transport, solvation, experiment."""

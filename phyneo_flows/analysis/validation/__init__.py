@@ -1,0 +1,1 @@
+"""Generators of reference trajectories (Lennard-Jones MD) used to validate the analysis."""
