@@ -1,0 +1,226 @@
+"""Literature-like starting parameters for LiPF6 in EC/DMC, until the QM stage provides fitted ones.
+
+Run ``python -m phyneo_flows.ff.literature OUT_DIR`` to write ``OUT_DIR/params.json`` (this is how
+``fixtures/ff/lipf6_ec_dmc`` was made; its README gives the origin of every number). Each value carries
+its source in the file itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from phyneo_flows.ff.params import (
+    SLATER_COMPONENTS,
+    AngleTerm,
+    Bonded,
+    BondTerm,
+    ForceFieldParams,
+    Frame,
+    MoleculeParams,
+    TorsionTerm,
+    TypeParams,
+    Value,
+    save_params,
+    value,
+)
+from phyneo_flows.units import BOHR_TO_NM, HARTREE_TO_KJ_MOL
+
+AU_C6 = HARTREE_TO_KJ_MOL * BOHR_TO_NM**6  # 1 Eh bohr^6 in kJ/mol nm^6
+Z = {"H": 1, "Li": 3, "C": 6, "O": 8, "F": 9, "P": 15}
+
+SRC_Q = "OPLS-AA/CL&P-like point charges (EC, DMC: OPLS-style carbonate; PF6-: Canongia Lopes & Padua 2004)"
+SRC_MP = "illustrative axial atomic dipole/quadrupole magnitudes (AMOEBA-like), until MBIS from the QM stage"
+SRC_POL = "AMOEBA/Thole-style atomic polarisability by element (Ren & Ponder 2003; Li+ from AMOEBA ion set)"
+SRC_THOLE = "AMOEBA Thole damping a = 0.39"
+SRC_C6 = "dftd4-like atomic C6 magnitude by element (a.u., converted); Li+ from its small polarisability"
+SRC_C8 = "C8 = C6 * f (f = 0.05 nm^2 heavy atoms, 0.03 H, 0.02 Li+); C10 = 49/40 C8^2/C6 (Tang-Toennies)"
+SRC_B = "Slater-ISA B by element, magnitude of Van Vleet et al. JCTC 2016 / PhyNEO (30-45 1/nm)"
+SRC_A = (
+    "Slater A by magnitude (exchange ~1-3 kJ/mol per contact pair at van der Waals distance; "
+    "other components as fractions 0.85/0.5/0.4/0.35 of A_exchange), SAPT-FF/PhyNEO-like"
+)
+SRC_BOND = "r0/theta0 from the RDKit ETKDG+MMFF94 conformer of the species stage; generic force constants"
+
+ELEMENT = {
+    #      pol (nm^3)  C6 (au) C8 factor B (1/nm) A_exchange
+    "H": (0.496e-3, 3.0, 0.03, 36.0, 9.0),
+    "C": (1.334e-3, 25.0, 0.05, 34.0, 70.0),
+    "O": (0.837e-3, 12.0, 0.05, 37.0, 50.0),
+    "F": (0.507e-3, 7.0, 0.05, 38.0, 41.0),
+    "P": (1.828e-3, 80.0, 0.05, 31.0, 60.0),
+    "Li": (0.028e-3, 0.08, 0.02, 45.0, 57.0),
+}
+# axial multipoles by element: dipole along local z (e nm), Q_zz (e nm^2, OpenMM convention)
+AXIAL = {
+    "H": (-0.0015, 0.00005),
+    "C": (0.001, 0.0002),
+    "O": (0.004, -0.0003),
+    "F": (0.002, -0.0002),
+    "P": (0.0, 0.0),
+    "Li": (0.0, 0.0),
+}
+A_FRACTION = {"exchange": 1.0, "electrostatics": 0.85, "induction": 0.5, "dispersion": 0.4, "dhf": 0.35}
+
+CHARGES = {
+    "EC": {"EC_O1": -0.55, "EC_C1": 0.85, "EC_O2": -0.45, "EC_C2": 0.05, "EC_H1": 0.125},
+    "DMC": {"DMC_C2": 0.80, "DMC_O2": -0.56, "DMC_O1": -0.40, "DMC_C1": 0.02, "DMC_H1": 0.52 / 6},
+    "Li+": {"Li+_Li1": 1.0},
+    "PF6-": {"PF6-_P1": 1.34, "PF6-_F1": -0.39},
+}
+
+
+def assign_frames(symbols: list[str], bonds: list[tuple[int, int]], pos: np.ndarray) -> list[Frame]:
+    """Local frames from the bond graph: ions NoAxisType; terminal atoms ZThenX (z: neighbour, x: its
+    heaviest other neighbour not collinear with z) or ZOnly; two neighbours Bisector; more ZThenX on the
+    two heaviest."""
+    nbr: list[list[int]] = [[] for _ in symbols]
+    for i, j in bonds:
+        nbr[i].append(j)
+        nbr[j].append(i)
+
+    def ranked(atoms: list[int]) -> list[int]:
+        return sorted(atoms, key=lambda a: (-Z[symbols[a]], a))
+
+    frames = []
+    for i, ns in enumerate(nbr):
+        if not ns:
+            frames.append(Frame(axis="NoAxisType"))
+        elif len(ns) == 1:
+            c = ns[0]
+            others = [a for a in ranked([a for a in nbr[c] if a != i]) if _bent(pos[i], pos[c], pos[a])]
+            frames.append(
+                Frame(axis="ZThenX", z=ns[0], x=others[0]) if others else Frame(axis="ZOnly", z=ns[0])
+            )
+        elif len(ns) == 2:
+            a, b = sorted(ns)
+            frames.append(Frame(axis="Bisector", z=a, x=b))
+        else:
+            r = ranked(ns)
+            x = next(a for a in r[1:] if _bent(pos[r[0]], pos[i], pos[a]))
+            frames.append(Frame(axis="ZThenX", z=r[0], x=x))
+    return frames
+
+
+def _bent(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
+    """True when the angle a-b-c is below 170 degrees (a frame from a collinear atom is undefined)."""
+    v1, v2 = a - b, c - b
+    return bool(v1 @ v2 / np.linalg.norm(v1) / np.linalg.norm(v2) > np.cos(np.deg2rad(170)))
+
+
+def type_params(element: str, charge: float) -> TypeParams:
+    pol, c6au, f8, b, a_ex = ELEMENT[element]
+    c6 = c6au * AU_C6
+    c8 = c6 * f8
+    c10 = 49.0 / 40.0 * c8 * c8 / c6
+    d, qzz = AXIAL[element]
+    quad = np.diag([-qzz / 2, -qzz / 2, qzz])
+    vals = {
+        "charge": value(charge, "charge", SRC_Q),
+        "dipole": value([0.0, 0.0, d], "dipole", SRC_MP),
+        "quadrupole": value(quad, "quadrupole", SRC_MP),
+        "polarizability": value(pol, "polarizability", SRC_POL),
+        "thole": value(0.39, "thole", SRC_THOLE),
+        "C6": value(c6, "C6", SRC_C6),
+        "C8": value(c8, "C8", SRC_C8),
+        "C10": value(c10, "C10", SRC_C8),
+        "B": value(b, "B", SRC_B),
+    }
+    for c in SLATER_COMPONENTS:
+        vals[f"A_{c}"] = value(a_ex * A_FRACTION[c], f"A_{c}", SRC_A)
+    return TypeParams(**vals)
+
+
+def generic_bonded(symbols: list[str], bonds: list[tuple[int, int]], pos: np.ndarray) -> Bonded:
+    """Harmonic bonds/angles at the conformer's geometry; 3-fold torsions of 0.5 kJ/mol."""
+    nbr: list[set[int]] = [set() for _ in symbols]
+    for i, j in bonds:
+        nbr[i].add(j)
+        nbr[j].add(i)
+
+    def angle(a, b, c):
+        v1, v2 = pos[a] - pos[b], pos[c] - pos[b]
+        return float(np.arccos(np.clip(v1 @ v2 / np.linalg.norm(v1) / np.linalg.norm(v2), -1, 1)))
+
+    out = Bonded()
+    for i, j in bonds:
+        k = 3.0e5 if "H" in (symbols[i], symbols[j]) else 2.5e5
+        out.bonds.append(
+            BondTerm(
+                atoms=(i, j),
+                r0=Value(value=float(np.linalg.norm(pos[i] - pos[j])), unit="nm", source=SRC_BOND),
+                k=Value(value=k, unit="kJ/mol/nm^2", source=SRC_BOND),
+            )
+        )
+    straight = set()
+    for b in range(len(symbols)):
+        for a, c in combinations(sorted(nbr[b]), 2):
+            th = angle(a, b, c)
+            if th > np.deg2rad(170):
+                straight.add((a, b, c))
+                straight.add((c, b, a))
+                continue
+            out.angles.append(
+                AngleTerm(
+                    atoms=(a, b, c),
+                    theta0=Value(value=th, unit="rad", source=SRC_BOND),
+                    k=Value(value=400.0, unit="kJ/mol/rad^2", source=SRC_BOND),
+                )
+            )
+    for b, c in bonds:
+        for a in sorted(nbr[b] - {c}):
+            for d in sorted(nbr[c] - {b}):
+                if a == d or (a, b, c) in straight or (b, c, d) in straight:
+                    continue
+                out.torsions.append(
+                    TorsionTerm(
+                        atoms=(a, b, c, d),
+                        periodicity=3,
+                        phase=Value(value=0.0, unit="rad", source=SRC_BOND),
+                        k=Value(value=0.5, unit="kJ/mol", source=SRC_BOND),
+                    )
+                )
+    return out
+
+
+def molecule_params(name: str) -> MoleculeParams:
+    """Parameters of one species of the LiPF6/EC/DMC set from its species-stage template."""
+    from phyneo_flows.chem import build_molecule
+
+    mol = build_molecule(name)
+    charges = CHARGES[name]
+    types = {
+        t: type_params(mol.symbols[mol.atom_types.index(t)], charges[t])
+        for t in dict.fromkeys(mol.atom_types)
+    }
+    bonds = [tuple(b) for b in mol.bonds]
+    pos = np.asarray(mol.positions_nm)
+    return MoleculeParams(
+        smiles=mol.smiles,
+        symbols=list(mol.symbols),
+        atom_types=list(mol.atom_types),
+        bonds=bonds,
+        frames=assign_frames(mol.symbols, bonds, pos),
+        types=types,
+        bonded=generic_bonded(mol.symbols, bonds, pos),
+    )
+
+
+def lipf6_ec_dmc() -> ForceFieldParams:
+    return ForceFieldParams(
+        description="Literature-like physics parameters for LiPF6 in EC/DMC (starting point before QM fits)",
+        provenance={
+            "generator": "phyneo_flows.ff.literature",
+            "qm_jobs": [],
+            "note": "no value here comes from a fit; see fixtures/ff/lipf6_ec_dmc/README.md",
+        },
+        molecules={n: molecule_params(n) for n in ("EC", "DMC", "Li+", "PF6-")},
+    )
+
+
+if __name__ == "__main__":
+    out = save_params(lipf6_ec_dmc(), Path(sys.argv[1]) / "params.json")
+    print(out)
