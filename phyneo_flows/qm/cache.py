@@ -16,6 +16,8 @@ from phyneo_flows.qm.harness import Harness, QMFailure
 from phyneo_flows.qm.models import QMInput, QMResult
 
 KEY_FIELD = "qm_cache_key"
+#: name of the JobStore's additional store that holds the cache, when the JobStore has one
+CACHE_STORE_NAME = "qm_cache"
 
 
 def _result_class(path: str) -> type[QMResult]:
@@ -28,6 +30,13 @@ def _result_class(path: str) -> type[QMResult]:
     if not (isinstance(cls, type) and issubclass(cls, QMResult)):
         raise ValueError(f"{path!r} is not a QMResult")
     return cls
+
+
+def cache_store_of(job_store: Any) -> Store:
+    """The store a cache should use inside a jobflow ``JobStore``: its additional store ``qm_cache`` if it has
+    one, else its docs store (cache documents carry ``qm_cache_key`` and no job ``uuid``)."""
+    additional = getattr(job_store, "additional_stores", None) or {}
+    return additional.get(CACHE_STORE_NAME) or job_store.docs_store
 
 
 class QMCache:

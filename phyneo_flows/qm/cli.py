@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 
 from phyneo_flows.errors import EngineError, InputError
+from phyneo_flows.qm.properties_cli import properties
 
-app = typer.Typer(help="Reference quantum chemistry: SAPT of dimers (psi4).", no_args_is_help=True)
+app = typer.Typer(help="Reference quantum chemistry: SAPT of dimers (psi4), monomer properties (PySCF).",
+                  no_args_is_help=True)
+app.command("properties")(properties)
 
 
 @app.callback()
@@ -57,10 +60,10 @@ def sapt_cmd(
         harness.threads = threads
     harness.validate(sapt_input)
     if cache:
-        from phyneo_flows.qm.cache import QMCache
+        from phyneo_flows.qm.cache import QMCache, cache_store_of
         from phyneo_flows.store import connected, get_store
 
-        result = QMCache(connected(get_store(settings)).docs_store).compute_cached(harness, sapt_input)
+        result = QMCache(cache_store_of(connected(get_store(settings)))).compute_cached(harness, sapt_input)
     else:
         result = harness.compute(sapt_input)
     if not hasattr(result, "components"):

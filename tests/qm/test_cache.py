@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from jobflow import JobStore
 from maggma.stores import MemoryStore
 
-from phyneo_flows.qm.cache import KEY_FIELD, QMCache
+from phyneo_flows.qm.cache import KEY_FIELD, QMCache, cache_store_of
 from phyneo_flows.qm.harness import QMFailure
 from phyneo_flows.qm.models import Dimer
 from phyneo_flows.qm.psi4 import SaptInput, SaptResult
@@ -94,3 +95,9 @@ def test_get_and_put_round_trip_the_result_class(ecp_input):
     cache.put(key, result, ecp_input)
     assert cache.get(key) == result and isinstance(cache.get(key), SaptResult)
     assert key != cache.key(_CountingHarness(), ecp_input.model_copy(update={"basis": "sto-3g"}))
+
+
+def test_cache_uses_the_jobstores_qm_cache_store_when_there_is_one():
+    docs, cache = MemoryStore(), MemoryStore()
+    assert cache_store_of(JobStore(docs, additional_stores={"qm_cache": cache})) is cache
+    assert cache_store_of(JobStore(docs, additional_stores={"data": MemoryStore()})) is docs

@@ -1,0 +1,159 @@
+"""Dispersion coefficients C6, C8, C10 per atom.
+
+Molecules: the DFT-D4 model (Caldeweyher et al., J. Chem. Phys. 150, 154122 (2019)) through the
+``libdftd4`` that ships with ``pyscf-dispersion`` (its C API ``dftd4_get_properties``), with the
+molecule's total charge passed to its charge model. Atom i's C6 is the diagonal C6_ii of D4's
+Casimir-Polder matrix; C8 and C10 follow Grimme's recursion (D3, J. Chem. Phys. 132, 154104 (2010)):
+
+    C8_ii = 3 C6_ii Q_i,  Q_i = 1/2 sqrt(Z_i) <r^4>_i / <r^2>_i,   C10_ii = 49/40 C8_ii^2 / C6_ii.
+
+Bare monatomic ions (Li+, Na+, ...): D4 gives nonsense for them (alpha(Li+) = 113 bohr^3), so their
+alpha, C6 come from a sum over the states of a time-dependent HF (RPA) calculation of the free ion,
+``C6 = 3/2 sum_nm f_n f_m / (w_n w_m (w_n + w_m))``, and <r^4>/<r^2> from the ion's own density.
+
+All numbers here are atomic units (hartree bohr^n); ``to_kj_mol_nm`` converts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+
+import numpy as np
+
+from phyneo_flows.units import BOHR_TO_NM, HARTREE_TO_KJ_MOL
+
+# <r^4>/<r^2> of free atoms (PBE0/def2-QZVP, Grimme 2010, as tabulated in dftd4's r4r2 module), Z=1..36
+R4_OVER_R2 = (
+    8.0589, 3.4698,
+    29.0974, 14.8517, 11.8799, 7.8715, 5.5588, 4.7566, 3.8025, 3.1036,
+    26.1552, 17.2304, 17.7210, 12.7442, 9.5361, 8.1652, 6.7463, 5.6004,
+    29.2012, 22.3934, 19.0598, 16.8590, 15.4023, 12.5589, 13.4788, 12.2309, 11.2809, 10.5569, 10.1428,
+    9.4907, 13.4606, 10.8544, 8.9386, 8.1350, 7.1251, 6.1971,
+)
+
+
+def dftd4_properties(atomic_numbers: Sequence[int], positions_bohr: np.ndarray,
+                     charge: float = 0.0) -> dict[str, np.ndarray]:
+    """D4 coordination numbers, charges, the C6 matrix (hartree bohr^6) and polarisabilities (bohr^3)."""
+    from pyscf.dispersion import dftd4 as d4
+
+    lib = d4.libdftd4
+    numbers = np.ascontiguousarray(atomic_numbers, dtype=np.int32)
+    pos = np.ascontiguousarray(positions_bohr, dtype=np.double).reshape(-1, 3)
+    n = len(numbers)
+    total = np.array([float(charge)])
+    err = lib.dftd4_new_error()
+    structure = model = None
+    try:
+        structure = lib.dftd4_new_structure(err, ctypes.c_int(n), numbers.ctypes.data_as(ctypes.c_void_p),
+                                            pos.ctypes.data_as(ctypes.c_void_p),
+                                            total.ctypes.data_as(ctypes.c_void_p), None, None)
+        d4.error_check(err)
+        model = lib.dftd4_new_d4_model(err, structure)
+        d4.error_check(err)
+        cn, q, c6, alpha = np.zeros(n), np.zeros(n), np.zeros((n, n)), np.zeros(n)
+        lib.dftd4_get_properties(err, structure, model, *(a.ctypes.data_as(ctypes.c_void_p)
+                                                          for a in (cn, q, c6, alpha)))
+        d4.error_check(err)
+    finally:
+        if model:
+            lib.dftd4_delete_model(ctypes.byref(model))
+        if structure:
+            lib.dftd4_delete_structure(ctypes.byref(structure))
+        lib.dftd4_delete_error(ctypes.byref(err))
+    return {"cn": cn, "charges": q, "c6": c6, "alpha": alpha}
+
+
+def q_factor(z: int, r4_over_r2: float | None = None) -> float:
+    """Grimme's Q = 1/2 sqrt(Z) <r^4>/<r^2> (tabulated free-atom ratio unless given)."""
+    ratio = R4_OVER_R2[z - 1] if r4_over_r2 is None else r4_over_r2
+    return 0.5 * np.sqrt(z) * ratio
+
+
+def higher_order(c6: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """C8 = 3 C6 Q and C10 = 49/40 C8^2 / C6 per atom (atomic units)."""
+    c8 = 3.0 * c6 * q
+    c10 = 49.0 / 40.0 * c8**2 / c6
+    return c8, c10
+
+
+# Even-tempered basis sets (l, count, smallest exponent, ratio) for free-ion response: tight enough
+# for the core that is polarised and diffuse enough for the tail.
+ION_BASIS: dict[str, list[tuple[int, int, float, float]]] = {
+    "Li": [(0, 14, 0.05, 2.5), (1, 10, 0.06, 2.5), (2, 7, 0.1, 2.5), (3, 4, 0.3, 2.5)],
+    "Na": [(0, 18, 0.03, 2.5), (1, 14, 0.03, 2.5), (2, 8, 0.08, 2.5), (3, 5, 0.2, 2.5)],
+    "K": [(0, 20, 0.02, 2.5), (1, 16, 0.02, 2.5), (2, 9, 0.05, 2.5), (3, 5, 0.15, 2.5)],
+}
+
+
+def rpa_response(mf) -> tuple[np.ndarray, np.ndarray]:
+    """Excitation energies w_n (hartree) and isotropic dipole strengths G_n (bohr^2 hartree) of the
+    full singlet RPA (TDHF) spectrum of a closed-shell RHF, so that alpha(iu) = sum_n G_n / (w_n^2 + u^2).
+
+    Uses (A - B)^1/2 (A + B) (A - B)^1/2 Z = w^2 Z with the dipole integrals of the occupied-virtual
+    pairs; G_n carries the closed-shell factor 4 (two spins, and the 2 of second-order response).
+    """
+    from pyscf import tdscf
+
+    td = tdscf.TDHF(mf)
+    a, b = td.get_ab()
+    nocc, nvir = a.shape[:2]
+    size = nocc * nvir
+    apb = (a + b).reshape(size, size)
+    amb = (a - b).reshape(size, size)
+    evals, evecs = np.linalg.eigh(amb)
+    sqrt_amb = (evecs * np.sqrt(evals)) @ evecs.T
+    w2, z = np.linalg.eigh(sqrt_amb @ apb @ sqrt_amb)
+    mol = mf.mol
+    occ = mf.mo_coeff[:, mf.mo_occ > 0]
+    vir = mf.mo_coeff[:, mf.mo_occ == 0]
+    charges = mol.atom_charges()
+    centre = np.einsum("i,ix->x", charges, mol.atom_coords()) / charges.sum()
+    with mol.with_common_orig(centre):
+        dip = mol.intor_symmetric("int1e_r", comp=3)
+    d = np.einsum("xpq,pi,qa->xia", dip, occ, vir).reshape(3, size)
+    proj = d @ sqrt_amb @ z  # (3, nstates)
+    strengths = 4.0 * (proj**2).sum(axis=0) / 3.0
+    return np.sqrt(w2), strengths
+
+
+def free_ion_dispersion(symbol: str, charge: int, basis: object | None = None) -> dict[str, float]:
+    """alpha (bohr^3), C6 (hartree bohr^6) and <r^4>/<r^2> of a closed-shell free atomic ion.
+
+    HF density and RPA (TDHF) response over all excitations, in an even-tempered basis
+    (``ION_BASIS``) unless ``basis`` is given: alpha = sum G_n / w_n^2,
+    C6 = 3/2 sum_nm G_n G_m / (w_n w_m (w_n + w_m)).
+    """
+    from pyscf import gto, scf
+
+    if basis is None:
+        if symbol not in ION_BASIS:
+            raise ValueError(f"no free-ion basis for {symbol}")
+        basis = {symbol: gto.etbs(ION_BASIS[symbol])}
+    mol = gto.M(atom=[[symbol, (0.0, 0.0, 0.0)]], basis=basis, charge=charge, spin=0, verbose=0)
+    mf = scf.RHF(mol)
+    mf.conv_tol = 1e-11
+    mf.kernel()
+    w, g = rpa_response(mf)
+    alpha = float(np.sum(g / w**2))
+    c6 = float(1.5 * np.sum(np.outer(g, g) / (np.outer(w, w) * (w[:, None] + w[None, :]))))
+    from phyneo_flows.qm.mbis import density_on_grid, make_grid
+
+    grids = make_grid(mol, 150, 302)
+    rho = density_on_grid(mol, mf.make_rdm1(), grids.coords)
+    r = np.linalg.norm(grids.coords - mol.atom_coords()[0], axis=1)
+    r2 = float(np.sum(grids.weights * rho * r**2))
+    r4 = float(np.sum(grids.weights * rho * r**4))
+    return {"alpha": alpha, "c6": c6, "r4_over_r2": r4 / r2}
+
+
+def molecular_c6(c6_atoms: np.ndarray) -> float:
+    """Molecular C6 of atoms combined by the geometric mean rule, sum_ij sqrt(C6_i C6_j)."""
+    root = np.sqrt(np.asarray(c6_atoms, dtype=float))
+    return float(root.sum() ** 2)
+
+
+def to_kj_mol_nm(cn: np.ndarray, n: int) -> np.ndarray:
+    """A C_n coefficient from hartree bohr^n to kJ/mol nm^n."""
+    return np.asarray(cn) * HARTREE_TO_KJ_MOL * BOHR_TO_NM**n
