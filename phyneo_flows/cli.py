@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from phyneo_flows.errors import PhyneoError
+from phyneo_flows.errors import InputError, PhyneoError
 
 app = typer.Typer(help="PhyNEO hybrid force fields for battery electrolytes, from formulation to properties.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -100,6 +100,8 @@ def run(
     formulation: Annotated[Path, typer.Argument(help="formulation YAML")],
     profile: Annotated[str, typer.Option(help="quick | standard | paper, or a profile YAML")] = "quick",
     force: Annotated[bool, typer.Option(help="rerun stages already in the database")] = False,
+    until: Annotated[str | None, typer.Option(help="stop after this stage: box | sampling | sapt")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the jobs; run nothing")] = False,
 ) -> None:
     """Run the workflow for FORMULATION locally, storing every result in the database."""
     from jobflow import run_locally
@@ -108,17 +110,23 @@ def run(
     from phyneo_flows.formulation import load_formulation
     from phyneo_flows.profiles import load_profile
 
+    if until not in (None, "box", "sampling", "sapt"):
+        raise InputError(f"unknown stage {until!r}", field="--until", fix="use box, sampling or sapt")
     f = load_formulation(formulation)
     maker = PhyneoElectrolyteMaker.from_profile(load_profile(profile))
+    if dry_run:
+        for j in maker.make(f, until=until).jobs:
+            out.print(f"{j.metadata.get('stage', '-'):>9}  {j.name}", highlight=False)
+        return
     settings = _settings()
     store = _open_store()
-    keys = maker.stage_keys(f)
+    keys = maker.stage_keys(f, until=until)
     done = {k for k, h in keys.items() if store.query_one({"output.input_hash": h}, properties=["uuid"])}
     if done == set(keys) and not force:
         out.print(f"{f.name}: every stage is already in the database ({', '.join(sorted(done))}); "
                   "nothing to run (use --force to redo)")
         return
-    flow = maker.make(f)
+    flow = maker.make(f, until=until)
     runs = settings.data_path / "runs"
     runs.mkdir(exist_ok=True)
     with (console.status(f"running {flow.name} ({len(flow.jobs)} jobs) on {settings.database_description}"),

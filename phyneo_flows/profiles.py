@@ -17,12 +17,29 @@ class BoxProfile(BaseModel):
     atoms: int | None = None
 
 
+class SamplingProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    poses_per_pair: int = 2
+    cutoff_nm: float = 0.35
+    scan_contacts_a: list[float] = [1.4, 1.84, 2.27, 2.71, 3.15, 3.58, 4.02, 4.45, 4.89, 5.33, 5.76, 6.2]
+
+
+class SaptProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: str = "sapt0"
+    basis: str = "jun-cc-pvdz"
+    max_dimers_per_pair: int | None = None
+    pair_types: list[str] | None = None  # default: every pair of the formulation's species
+
+
 class Profile(BaseModel):
     """Sizes and levels of every stage; fields are added as stages arrive."""
 
     model_config = ConfigDict(extra="allow")
     name: str
     box: BoxProfile = BoxProfile()
+    sampling: SamplingProfile = SamplingProfile()
+    sapt: SaptProfile = SaptProfile()
 
 
 def load_profile(name_or_path: str) -> Profile:

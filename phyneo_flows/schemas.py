@@ -60,6 +60,14 @@ def input_hash(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+class SamplingDocument(StageDocument):
+    """Dimers for reference QM: per pair type, COM scans of diverse poses (geometry in the data store)."""
+
+    stage: str = "sampling"
+    counts: dict[str, int] = Field(description="dimers per pair type")
+    dimers: list[dict[str, Any]] = Field(description="pair_type, source, closest_contact_a, dimer (qm Dimer data)")
+
+
 class ExperimentValue(BaseModel):
     """A measured value and where it was published."""
 

@@ -2,14 +2,13 @@
 
 Default: embedded and file-backed (maggma ``MontyStore`` on montydb's SQLite storage) under the data
 directory, with an additional ``data`` store for large arrays. With ``mongo_uri`` set, the same code uses
-``MongoURIStore`` for documents and ``GridFSURIStore`` for arrays.
+``MongoStore`` for documents and ``GridFSStore`` for arrays (both from the URI).
 """
 
 from __future__ import annotations
 
 from jobflow import JobStore
-from maggma.stores import MemoryStore, MongoURIStore, MontyStore
-from maggma.stores.gridfs import GridFSURIStore
+from maggma.stores import GridFSStore, MemoryStore, MongoStore, MontyStore
 
 from phyneo_flows.errors import StoreError
 from phyneo_flows.settings import Settings
@@ -25,8 +24,8 @@ def get_store(settings: Settings) -> JobStore:
         if not uri.startswith(("mongodb://", "mongodb+srv://")):
             raise StoreError("mongo_uri must start with mongodb:// or mongodb+srv://", field="mongo_uri",
                              fix="set PHYNEO_MONGO_URI=mongodb://host:27017/phyneo, or unset it")
-        docs = MongoURIStore(uri, collection_name=OUTPUTS, database=settings.database_name)
-        data = GridFSURIStore(uri, collection_name=DATA, database=settings.database_name)
+        docs = MongoStore.from_uri(uri, collection_name=OUTPUTS, database=settings.database_name)
+        data = GridFSStore.from_uri(uri, collection_name=DATA, database=settings.database_name)
     else:
         db_path = str(settings.data_path / "db")
         docs = MontyStore(OUTPUTS, database_path=db_path, database_name=settings.database_name,

@@ -12,19 +12,20 @@ def stored(data_dir) -> list:
 
 
 def test_run_stores_and_another_process_queries(isolated_data_dir):
-    first = phyneo("run", "workflows/dmc.yaml", data_dir=isolated_data_dir)
+    first = phyneo("run", "workflows/dmc.yaml", "--until", "sampling", data_dir=isolated_data_dir)
     assert "finished" in first.stdout
     records = stored(isolated_data_dir)
-    assert [(r["output"]["formulation"], r["output"]["stage"]) for r in records] == [("dmc", "box")]
+    assert [(r["output"]["formulation"], r["output"]["stage"]) for r in records] == [("dmc", "box"),
+                                                                                     ("dmc", "sampling")]
     box = records[0]["output"]
     assert box["n_atoms"] == 600 and box["composition"]["counts"][0]["species"] == "DMC"
     by_name = json.loads(phyneo("query", "--formulation", "dmc", "--job", "dmc box", "--json",
                                 data_dir=isolated_data_dir).stdout)
     assert len(by_name) == 1
     assert json.loads(phyneo("query", "--formulation", "nope", "--json", data_dir=isolated_data_dir).stdout) == []
-    again = phyneo("run", "workflows/dmc.yaml", data_dir=isolated_data_dir)
+    again = phyneo("run", "workflows/dmc.yaml", "--until", "sampling", data_dir=isolated_data_dir)
     assert "already in the database" in again.stdout
-    assert len(stored(isolated_data_dir)) == 1
+    assert len(stored(isolated_data_dir)) == 2
     assert "dmc" in phyneo("status", data_dir=isolated_data_dir).stdout
 
 
@@ -58,6 +59,14 @@ def test_bad_input_exits_2_and_writes_nothing(case, tmp_path, isolated_data_dir)
     assert proc.returncode == 2, proc.stderr
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
     assert stored(isolated_data_dir) == []
+
+
+def test_dry_run_lists_every_stage(isolated_data_dir):
+    proc = phyneo("run", "workflows/lipf6_ec_dmc.yaml", "--profile", "standard", "--dry-run",
+                  data_dir=isolated_data_dir)
+    lines = proc.stdout.splitlines()
+    assert sum(line.split()[0] == "sapt" for line in lines) == 10  # every pair of EC, DMC, Li+, PF6-
+    assert any("Li+-PF6-" in line for line in lines) and stored(isolated_data_dir) == []
 
 
 def test_unknown_profile_is_a_clear_error(isolated_data_dir):

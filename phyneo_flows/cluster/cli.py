@@ -102,6 +102,7 @@ def submit(
         bool, typer.Option("--wait", help="run the queue launcher/runner here until the flow ends")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait with --wait")] = 24 * 3600,
+    until: Annotated[str | None, typer.Option(help="stop after this stage: box | sampling | sapt")] = None,
 ) -> None:
     """Submit the workflow of FORMULATION to a cluster through FireWorks or jobflow-remote."""
     from phyneo_flows.errors import InputError
@@ -111,7 +112,7 @@ def submit(
             f"unknown route {to!r}", field="--to", fix="use --to fireworks or --to jobflow-remote"
         )
     cfg = _config(config, to, workers)
-    flow = formulation_flow(formulation, profile)
+    flow = formulation_flow(formulation, profile, until)
     if dry_run:
         print_plan(flow, cfg)
         return

@@ -20,14 +20,15 @@ class PlannedJob:
     resources: Resources
 
 
-def formulation_flow(formulation: Path, profile: str = "quick") -> Flow:
-    """The whole-pipeline flow of a formulation YAML with a profile (``PhyneoElectrolyteMaker``)."""
+def formulation_flow(formulation: Path, profile: str = "quick", until: str | None = None) -> Flow:
+    """The whole-pipeline flow of a formulation YAML with a profile (``PhyneoElectrolyteMaker``), up to
+    stage ``until`` (box | sampling | sapt; default: every stage)."""
     from phyneo_flows.flows import PhyneoElectrolyteMaker
     from phyneo_flows.formulation import load_formulation
     from phyneo_flows.profiles import load_profile
 
     f = load_formulation(formulation)
-    return PhyneoElectrolyteMaker.from_profile(load_profile(profile)).make(f)
+    return PhyneoElectrolyteMaker.from_profile(load_profile(profile)).make(f, until=until)
 
 
 def job_stage(job) -> str:

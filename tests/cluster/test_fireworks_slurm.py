@@ -131,6 +131,8 @@ def test_submit_formulation_box_flow_through_slurm(slurm, mongo, tmp_path):
             "--wait",
             "--timeout",
             "300",
+            "--until",
+            "box",
         ],
         capture_output=True,
         text=True,
