@@ -7,7 +7,7 @@ setup:
 demo: setup
 	.venv/bin/phyneo build-box workflows/lipf6_ec_dmc.yaml --atoms 3000 -o box.pdb
 	.venv/bin/phyneo run workflows/dmc.yaml --profile quick
-	.venv/bin/phyneo query --formulation dmc
+	.venv/bin/phyneo report dmc -o reports
 
 test: setup
 	.venv/bin/python -m pytest -q

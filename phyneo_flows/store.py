@@ -15,6 +15,7 @@ from phyneo_flows.settings import Settings
 
 OUTPUTS = "outputs"
 DATA = "data"
+QM_CACHE = "qm_cache"  # content-addressed QM results (phyneo_flows.qm.cache), shared by every workflow
 
 
 def get_store(settings: Settings) -> JobStore:
@@ -26,17 +27,19 @@ def get_store(settings: Settings) -> JobStore:
                              fix="set PHYNEO_MONGO_URI=mongodb://host:27017/phyneo, or unset it")
         docs = MongoStore.from_uri(uri, collection_name=OUTPUTS, database=settings.database_name)
         data = GridFSStore.from_uri(uri, collection_name=DATA, database=settings.database_name)
+        cache = MongoStore.from_uri(uri, collection_name=QM_CACHE, database=settings.database_name)
     else:
         db_path = str(settings.data_path / "db")
         docs = MontyStore(OUTPUTS, database_path=db_path, database_name=settings.database_name,
                           storage="sqlite")
         data = MontyStore(DATA, database_path=db_path, database_name=settings.database_name, storage="sqlite")
-    return JobStore(docs, additional_stores={DATA: data})
+        cache = MontyStore(QM_CACHE, database_path=db_path, database_name=settings.database_name, storage="sqlite")
+    return JobStore(docs, additional_stores={DATA: data, QM_CACHE: cache})
 
 
 def memory_store() -> JobStore:
     """An in-memory JobStore (tests, dry runs)."""
-    return JobStore(MemoryStore(), additional_stores={DATA: MemoryStore()})
+    return JobStore(MemoryStore(), additional_stores={DATA: MemoryStore(), QM_CACHE: MemoryStore()})
 
 
 def connected(store: JobStore) -> JobStore:

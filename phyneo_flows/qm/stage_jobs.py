@@ -12,7 +12,7 @@ from typing import Any
 from jobflow import Maker, job
 from pydantic import BaseModel
 
-from phyneo_flows.qm.cache import QMCache
+from phyneo_flows.qm.cache import QMCache, cache_store_of
 from phyneo_flows.qm.harness import compute_many
 from phyneo_flows.qm.models import Dimer, OptionValue
 from phyneo_flows.qm.psi4 import Psi4Harness, SaptInput
@@ -59,8 +59,8 @@ class SaptStageMaker(Maker):
         items = [d for d in sampling["dimers"] if d["pair_type"] == pair_type][: self.max_dimers]
         inputs = [SaptInput(dimer=Dimer.model_validate(d["dimer"]), method=self.method, basis=self.basis,
                             options=dict(self.options)) for d in items]
-        store = getattr(CURRENT_JOB, "store", None)  # the QM cache lives in the JobStore's docs store
-        cache = QMCache(store.docs_store) if store is not None else None
+        store = getattr(CURRENT_JOB, "store", None)
+        cache = QMCache(cache_store_of(store)) if store is not None else None
         harness = Psi4Harness(threads=self.threads, memory_mb=self.memory_mb)
         results, failures = compute_many(harness, inputs, cache=cache)
         by_hash = {i.input_hash("psi4", harness.version()): d for i, d in zip(inputs, items, strict=True)}

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_run_then_query_from_another_process_through_mongodb(mongo, isolated_data_dir, tmp_path):
     env = {**os.environ, "PHYNEO_MONGO_URI": mongo, "PHYNEO_DATABASE_NAME": "store_test"}
-    ran = phyneo("run", str(ROOT / "workflows" / "dmc.yaml"), "--until", "sampling", env=env, cwd=tmp_path)
+    ran = phyneo("run", str(ROOT / "workflows" / "dmc.yaml"), "--until", "box", env=env, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     queried = phyneo("query", "--formulation", "dmc", "--json", env=env, cwd=tmp_path)
     assert queried.returncode == 0, queried.stderr
