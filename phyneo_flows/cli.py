@@ -148,7 +148,8 @@ def _records(formulation: str | None, job_name: str | None, stage: str | None) -
         criteria["output.stage"] = stage
     docs = store.query(criteria, properties=["uuid", "index", "name", "completed_at", "output", "metadata"],
                        load=False, sort={"completed_at": 1})
-    return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+    # job outputs only (a QM cache kept in the same collection by older versions has no ``output``)
+    return [{k: v for k, v in d.items() if k != "_id"} for d in docs if d.get("output") is not None]
 
 
 def _property_records(records: list[dict], name: str) -> list[dict]:
