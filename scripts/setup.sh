@@ -8,6 +8,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 command -v packmol >/dev/null 2>&1 || need+=(packmol)
 command -v psi4 >/dev/null 2>&1 || need+=(psi4)
+# psi4 links the reference BLAS; OpenBLAS takes its place through update-alternatives (much faster)
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
