@@ -22,6 +22,14 @@ from phyneo_flows.units import AVOGADRO, parse_quantity
 DEFAULT_SOLVENT_DENSITY_G_CM3 = 1.0
 
 
+def positive_quantity(value: Any, dimension: str, default_unit: str) -> float:
+    """A quantity of ``dimension`` in internal units that must be above zero (the field is ``dimension``)."""
+    number, _ = parse_quantity(value, dimension, field=dimension, default_unit=default_unit)
+    if number <= 0:
+        raise InputError(f"{dimension} must be positive, got {value!r}")
+    return number
+
+
 class Concentration(BaseModel):
     """A salt concentration: molarity (mol per litre of solution) or molality (mol per kg of solvent)."""
 
@@ -65,12 +73,7 @@ class SolventComponent(BaseModel):
     @field_validator("density", mode="before")
     @classmethod
     def _density(cls, value: Any) -> float | None:
-        if value is None:
-            return None
-        number, _ = parse_quantity(value, "density", field="density", default_unit="g/cm3")
-        if number <= 0:
-            raise InputError(f"density must be positive, got {value}")
-        return number
+        return None if value is None else positive_quantity(value, "density", "g/cm3")
 
     @property
     def resolved(self) -> Species:
@@ -182,28 +185,17 @@ class Formulation(BaseModel):
     @field_validator("temperature", mode="before")
     @classmethod
     def _temperature(cls, value: Any) -> float:
-        number, _ = parse_quantity(value, "temperature", field="temperature", default_unit="K")
-        if number <= 0:
-            raise InputError(f"temperature must be above 0 K, got {value!r}")
-        return number
+        return positive_quantity(value, "temperature", "K")
 
     @field_validator("pressure", mode="before")
     @classmethod
     def _pressure(cls, value: Any) -> float:
-        number, _ = parse_quantity(value, "pressure", field="pressure", default_unit="bar")
-        if number <= 0:
-            raise InputError(f"pressure must be positive, got {value!r}")
-        return number
+        return positive_quantity(value, "pressure", "bar")
 
     @field_validator("density", mode="before")
     @classmethod
     def _density(cls, value: Any) -> float | None:
-        if value is None:
-            return None
-        number, _ = parse_quantity(value, "density", field="density", default_unit="g/cm3")
-        if number <= 0:
-            raise InputError(f"density must be positive, got {value!r}")
-        return number
+        return None if value is None else positive_quantity(value, "density", "g/cm3")
 
     @field_validator("solvents")
     @classmethod
