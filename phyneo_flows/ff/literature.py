@@ -40,19 +40,21 @@ SRC_C6 = "dftd4-like atomic C6 magnitude by element (a.u., converted); Li+ from 
 SRC_C8 = "C8 = C6 * f (f = 0.05 nm^2 heavy atoms, 0.03 H, 0.02 Li+); C10 = 49/40 C8^2/C6 (Tang-Toennies)"
 SRC_B = "Slater-ISA B by element, magnitude of Van Vleet et al. JCTC 2016 / PhyNEO (30-45 1/nm)"
 SRC_A = (
-    "Slater A by magnitude (exchange ~1-3 kJ/mol per contact pair at van der Waals distance; "
-    "other components as fractions 0.85/0.5/0.4/0.35 of A_exchange), SAPT-FF/PhyNEO-like"
+    "Slater A_exchange: C, O as set, H, F, P so that net Slater + damped dispersion of a like pair crosses "
+    "zero at the OPLS-AA/CL&P sigma; Li+ so that Li+...O=C(EC) has its minimum at 0.20 nm (Li-O RDF peak); "
+    "other components 0.5/0.3/0.2/0.2 of A_exchange per atom, i.e. 0.25/0.09/0.04/0.04 per pair, "
+    "so the pair sum is +0.58 A_exchange,i A_exchange,j (a repulsive wall)"
 )
 SRC_BOND = "r0/theta0 from the RDKit ETKDG+MMFF94 conformer of the species stage; generic force constants"
 
 ELEMENT = {
     #      pol (nm^3)  C6 (au) C8 factor B (1/nm) A_exchange
-    "H": (0.496e-3, 3.0, 0.03, 36.0, 9.0),
+    "H": (0.496e-3, 3.0, 0.03, 36.0, 14.5),
     "C": (1.334e-3, 25.0, 0.05, 34.0, 70.0),
     "O": (0.837e-3, 12.0, 0.05, 37.0, 50.0),
-    "F": (0.507e-3, 7.0, 0.05, 38.0, 41.0),
-    "P": (1.828e-3, 80.0, 0.05, 31.0, 60.0),
-    "Li": (0.028e-3, 0.08, 0.02, 45.0, 57.0),
+    "F": (0.507e-3, 7.0, 0.05, 38.0, 49.0),
+    "P": (1.828e-3, 80.0, 0.05, 31.0, 80.0),
+    "Li": (0.028e-3, 0.08, 0.02, 45.0, 300.0),
 }
 # axial multipoles by element: dipole along local z (e nm), Q_zz (e nm^2, OpenMM convention)
 AXIAL = {
@@ -63,7 +65,9 @@ AXIAL = {
     "P": (0.0, 0.0),
     "Li": (0.0, 0.0),
 }
-A_FRACTION = {"exchange": 1.0, "electrostatics": 0.85, "induction": 0.5, "dispersion": 0.4, "dhf": 0.35}
+# Per-atom fractions; the pair term scales with their squares, and the attractive squares must sum below 1
+# (they were 0.85/0.5/0.4/0.35, whose squares sum to 1.255: every pair was net attractive and boxes collapsed).
+A_FRACTION = {"exchange": 1.0, "electrostatics": 0.5, "induction": 0.3, "dispersion": 0.2, "dhf": 0.2}
 
 CHARGES = {
     "EC": {"EC_O1": -0.55, "EC_C1": 0.85, "EC_O2": -0.45, "EC_C2": 0.05, "EC_H1": 0.125},
