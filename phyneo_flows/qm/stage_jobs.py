@@ -6,16 +6,15 @@ Thin: the science is in ``phyneo_flows.qm.psi4``; results already in the QM cach
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from jobflow import Maker, job
+from jobflow import job
 from pydantic import BaseModel
 
 from phyneo_flows.qm.cache import QMCache, cache_store_of
 from phyneo_flows.qm.harness import compute_many
-from phyneo_flows.qm.models import Dimer, OptionValue
-from phyneo_flows.qm.psi4 import Psi4Harness, SaptInput
+from phyneo_flows.qm.jobs import SaptMaker
 from phyneo_flows.reuse import REUSE_CONFIG, previous
 from phyneo_flows.schemas import StageDocument, input_hash
 
@@ -32,22 +31,18 @@ class SaptPairDocument(StageDocument):
 
 
 @dataclass
-class SaptStageMaker(Maker):
-    """SAPT of the sampled dimers of ``pair_type`` (at most ``max_dimers``; all when None)."""
+class SaptStageMaker(SaptMaker):
+    """SAPT of the sampled dimers of ``pair_type`` (at most ``max_dimers``; all when None), read from the
+    JobStore's QM cache where already computed."""
 
     name: str = "sapt"
-    method: str = "sapt0"
-    basis: str = "jun-cc-pvdz"
-    options: dict[str, OptionValue] = field(default_factory=dict)
-    threads: int | None = None
-    memory_mb: int = 2000
     max_dimers: int | None = None
 
     def key(self, sampling_key: str, pair_type: str) -> str:
         return input_hash("sapt", sampling_key, pair_type, self.method, self.basis, self.options, self.max_dimers)
 
     @job(data=["results"], config=REUSE_CONFIG)
-    def make(self, sampling: Any, pair_type: str) -> SaptPairDocument:
+    def make(self, sampling: Any, pair_type: str) -> SaptPairDocument:  # type: ignore[override]
         from jobflow import CURRENT_JOB
 
         start = time.perf_counter()
@@ -57,11 +52,10 @@ class SaptStageMaker(Maker):
         if (done := previous("sapt", key)) is not None:
             return SaptPairDocument.model_validate(done)
         items = [d for d in sampling["dimers"] if d["pair_type"] == pair_type][: self.max_dimers]
-        inputs = [SaptInput(dimer=Dimer.model_validate(d["dimer"]), method=self.method, basis=self.basis,
-                            options=dict(self.options)) for d in items]
+        inputs = [self.sapt_input(d["dimer"]) for d in items]
         store = getattr(CURRENT_JOB, "store", None)
         cache = QMCache(cache_store_of(store)) if store is not None else None
-        harness = Psi4Harness(threads=self.threads, memory_mb=self.memory_mb)
+        harness = self.harness()
         results, failures = compute_many(harness, inputs, cache=cache)
         by_hash = {i.input_hash("psi4", harness.version()): d for i, d in zip(inputs, items, strict=True)}
         rows = []
