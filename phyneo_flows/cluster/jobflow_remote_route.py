@@ -13,11 +13,13 @@ safe characters before submission.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,17 +54,22 @@ def jf_env(config: ClusterConfig) -> dict[str, str]:
     return env
 
 
+def _daemon_dir(project_dir: Path) -> Path:
+    """The runner daemon's folder: inside the project unless its socket path would be too long for a UNIX
+    socket (jobflow-remote allows 97 characters), then a short private folder under the temp dir named by
+    the project's path."""
+    default = project_dir / "daemon"
+    if len(str(default / "s.sock")) <= 90:  # jobflow-remote refuses socket paths over 97 characters
+        return default
+    short = Path(tempfile.gettempdir()) / f"phyneo-jfr-{hashlib.sha256(str(project_dir).encode()).hexdigest()[:12]}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short
+
+
 def _qtoolkit_resources(config: ClusterConfig, stage: str | None) -> dict:
-    res = config.resources_for(stage)
-    out: dict = {"nodes": res.nodes, "ntasks": 1, "cpus_per_task": res.cpus}
-    if res.memory_mb is not None:
-        out["mem"] = f"{res.memory_mb}M"
-    if res.walltime is not None:
-        out["time"] = res.walltime
-    if res.gres is not None:
-        out["gres"] = res.gres
-    elif res.gpus:
-        out["gres"] = f"gpu:{res.gpus}"
+    out: dict = dict(config.resources_for(stage).slurm_options())
+    if "walltime" in out:  # qtoolkit names it ``time``; the FireWorks adapter ``walltime``
+        out["time"] = out.pop("walltime")
     if config.partition:
         out["partition"] = config.partition
     if config.account:
@@ -95,6 +102,7 @@ def project_dict(config: ClusterConfig, settings: Settings) -> dict:
     return {
         "name": config.project,
         "base_dir": str(base / "project"),
+        "daemon_dir": str(_daemon_dir(base / "project")),
         "log_level": "warn",
         "runner": {
             "delay_checkout": 1,
