@@ -79,7 +79,8 @@ def choose_frames(atomic_numbers: Sequence[int], bonds: Sequence[tuple[int, int]
     """A frame per atom from the graph.
 
     Rules: no neighbour -> NoAxisType. One neighbour j -> z = j; x from j's other neighbours: one
-    distinct class -> ZThenX to the highest-priority one, two equivalent -> ZBisect, none -> ZOnly.
+    distinct class -> ZThenX to the highest-priority one, two equivalent -> ZBisect, none or three and
+    more all equivalent (axial site) -> ZOnly.
     Two neighbours: equivalent -> Bisector, else ZThenX (z = higher priority). Three or more: a unique
     highest-priority neighbour is z, then x as for one neighbour; three equivalent -> ThreeFold;
     four or more all equivalent (tetrahedral/octahedral centres, no dipole or quadrupole by
@@ -106,6 +107,8 @@ def choose_frames(atomic_numbers: Sequence[int], bonds: Sequence[tuple[int, int]
         same = [a for a in cand if classes[a] == classes[first]]
         if len(same) == 2 and len(cand) == 2:
             return LocalFrame(Z_BISECT, z=zatom, x=same[0], y=same[1])
+        if len(same) == len(cand) >= 3:  # C3v/C4v site (F of PF6-, BF4-): axial moments, and an x atom
+            return LocalFrame(Z_ONLY, z=zatom)  # could be trans to the atom (collinear, frame undefined)
         return LocalFrame(Z_THEN_X, z=zatom, x=first)
 
     frames: list[LocalFrame] = []

@@ -1,0 +1,95 @@
+"""Does the long range from monomer properties alone match SAPT where the short range has died away?
+
+At closest contacts of ``min_contact_a`` (5 Angstrom) and more, per pair type, the model's permanent-multipole
+electrostatics must match SAPT electrostatics within 5 %, its polarisation SAPT induction (delta-HF removed)
+and its undamped dispersion SAPT dispersion within 15 %. The deviation of a pair type is
+``|sum model - sum SAPT| / |sum SAPT|`` over its far points (points weigh by their size, so a scan's nearly
+vanishing tail does not dominate); the median per-point deviation is reported beside it. A component whose
+SAPT values are all below ``negligible_kj_mol`` in size is reported but not judged (a relative error of a
+few J/mol means nothing). A failure means the monomer properties and the SAPT level disagree: fitting would
+bury the difference in the Slater A and B.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from phyneo_flows.errors import InputError
+from phyneo_flows.ff.model import FFSettings
+from phyneo_flows.ff.params import ForceFieldParams
+from phyneo_flows.fitting.data import DimerRecord
+from phyneo_flows.fitting.physics import long_range
+
+TOLERANCES = {"electrostatics": 0.05, "induction": 0.15, "dispersion": 0.15}
+MODEL_TERM = {"electrostatics": "electrostatics", "induction": "polarization", "dispersion": "dispersion"}
+
+
+class ComponentCheck(BaseModel):
+    """One component of one pair type at long range (kJ/mol summed over the far points)."""
+
+    sapt_sum_kj_mol: float
+    model_sum_kj_mol: float
+    relative_deviation: float
+    median_point_deviation: float
+    max_abs_sapt_kj_mol: float
+    tolerance: float
+    judged: bool
+    passed: bool
+
+
+class PairCheck(BaseModel):
+    pair_type: str
+    n_points: int
+    min_contact_a: float
+    components: dict[str, ComponentCheck]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.components.values())
+
+
+def _sapt(rec: DimerRecord, comp: str) -> float:
+    c = rec.components_kj_mol
+    return c["induction"] - c["delta_hf"] if comp == "induction" else c[comp]
+
+
+def check_long_range(params: ForceFieldParams, records: Sequence[DimerRecord], *, min_contact_a: float = 5.0,
+                     tolerances: dict[str, float] | None = None, negligible_kj_mol: float = 0.05,
+                     settings: FFSettings | None = None) -> dict[str, PairCheck]:
+    """The long-range check of every pair type with points at ``min_contact_a`` or more (see module doc)."""
+    tol = TOLERANCES | (tolerances or {})
+    far = [r for r in records if r.closest_contact_a >= min_contact_a]
+    if not far:
+        raise InputError(f"no dimer has a closest contact of {min_contact_a} A or more", field="dimers",
+                         fix="add far points to the scans or lower min_contact_a")
+    lr = long_range(params, far, settings)
+    out: dict[str, PairCheck] = {}
+    for pt in sorted({r.pair_type for r in far}):
+        idx = [k for k, r in enumerate(far) if r.pair_type == pt]
+        comps = {}
+        for comp, term in MODEL_TERM.items():
+            s = np.array([_sapt(far[k], comp) for k in idx])
+            m = lr[term][idx]
+            dev = abs(m.sum() - s.sum()) / max(abs(s.sum()), 1e-12)
+            point = np.abs(m - s) / np.maximum(np.abs(s), 1e-12)
+            judged = bool(np.max(np.abs(s)) >= negligible_kj_mol)
+            comps[comp] = ComponentCheck(
+                sapt_sum_kj_mol=float(s.sum()), model_sum_kj_mol=float(m.sum()), relative_deviation=float(dev),
+                median_point_deviation=float(np.median(point)), max_abs_sapt_kj_mol=float(np.max(np.abs(s))),
+                tolerance=tol[comp], judged=judged, passed=(not judged) or dev <= tol[comp])
+        out[pt] = PairCheck(pair_type=pt, n_points=len(idx), min_contact_a=min_contact_a, components=comps)
+    return out
+
+
+def format_checks(checks: dict[str, PairCheck]) -> str:
+    """A plain-text table of the checks."""
+    lines = [f"{'pair':<12}{'n':>4}  {'component':<15}{'SAPT':>10}{'model':>10}{'dev':>8}{'median':>8}  verdict"]
+    for pt, c in checks.items():
+        for comp, v in c.components.items():
+            verdict = ("ok" if v.passed else "FAIL") if v.judged else "negligible"
+            lines.append(f"{pt:<12}{c.n_points:>4}  {comp:<15}{v.sapt_sum_kj_mol:>10.3f}{v.model_sum_kj_mol:>10.3f}"
+                         f"{100 * v.relative_deviation:>7.1f}%{100 * v.median_point_deviation:>7.1f}%  {verdict}")
+    return "\n".join(lines)

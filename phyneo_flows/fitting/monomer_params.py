@@ -1,0 +1,194 @@
+"""Force-field parameters of molecules from their QM monomer properties (the long range needs no fit).
+
+``MonomerProperties`` (``phyneo_flows.qm.properties``) -> ``MoleculeParams`` of ``phyneo_flows.ff.params``:
+
+- charges, local dipoles and quadrupoles (MBIS, symmetry-averaged) with the frames they were taken in;
+  the quadrupole is converted from the Buckingham ``Theta`` that ``compute_properties`` emits to OpenMM's
+  ``Theta / 3`` that the parameter file stores (both e nm^2, traceless);
+- Thole-fitted atomic polarisabilities (nm^3) with the Thole ``a`` they were fitted with (0.39);
+- C6/C8/C10 (kJ/mol nm^n);
+- Slater-ISA ``B`` and ``A`` start values by element (``phyneo_flows.ff.literature``) that the short-range
+  fit (``shortrange.py``) replaces; bonded terms from ``ff.literature.generic_bonded``.
+
+A bare ion (Li+, Na+) needs no SCF: its values come from ``qm.properties.FREE_IONS`` (free-ion RPA).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from phyneo_flows.errors import InputError
+from phyneo_flows.ff.literature import ELEMENT, generic_bonded
+from phyneo_flows.ff.params import (
+    SLATER_COMPONENTS,
+    ForceFieldParams,
+    Frame,
+    MoleculeParams,
+    TypeParams,
+    value,
+)
+from phyneo_flows.qm.properties import FREE_IONS, MonomerProperties
+from phyneo_flows.units import BOHR_TO_NM
+
+THOLE = 0.39  # the Thole a of compute_properties' polarisability fit
+# start values of the Slater A of each component relative to A_exchange (signs live in SLATER_SIGNS)
+A_START_FRACTION = {"exchange": 1.0, "electrostatics": 0.5, "induction": 0.3, "dispersion": 0.2, "dhf": 0.2}
+SRC_B_START = "start value by element (ff.literature, Van Vleet et al. 2016 magnitudes); replaced by the SAPT fit"
+SRC_A_START = "start value by element (ff.literature); replaced by the SAPT fit"
+SRC_BONDED = "ff.literature.generic_bonded at the species-stage conformer"
+
+
+def load_properties_fixture(path: str | Path) -> tuple[str, MonomerProperties, np.ndarray]:
+    """(species, properties, positions nm) from a ``fixtures/qm/pyscf/properties_*.json`` file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no properties file at {p}", field="properties",
+                         fix="make it with fixtures/qm/pyscf/make_fixtures.py SPECIES")
+    doc = json.loads(p.read_text())
+    try:
+        props = MonomerProperties.model_validate(doc["properties"])
+        return doc["species"], props, np.asarray(doc["positions_nm"], dtype=float)
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"{p} is not a monomer-properties file ({exc})", field="properties",
+                         fix="regenerate it with fixtures/qm/pyscf/make_fixtures.py") from exc
+
+
+def _source(props: MonomerProperties, what: str) -> str:
+    return f"{what}, {props.method}/{props.basis} ({props.engine} {props.version}, phyneo_flows.qm.properties)"
+
+
+def _openmm_quadrupole(theta: np.ndarray) -> np.ndarray:
+    """Buckingham Theta (traceless) -> OpenMM's Theta/3, made exactly symmetric and traceless."""
+    q = 0.5 * (theta + theta.T) / 3.0
+    return q - np.eye(3) * np.trace(q) / 3.0
+
+
+def _slater_start(element: str) -> dict[str, float]:
+    if element not in ELEMENT:
+        raise InputError(f"no Slater start values for element {element}", field="symbols",
+                         fix="add the element to phyneo_flows.ff.literature.ELEMENT")
+    b, a_ex = ELEMENT[element][3], ELEMENT[element][4]
+    return {"B": b, **{f"A_{c}": a_ex * A_START_FRACTION[c] for c in SLATER_COMPONENTS}}
+
+
+def _slater_values(element: str, atom_type: str, start: Mapping[str, Mapping[str, float]] | None) -> dict:
+    vals = _slater_start(element)
+    src = {k: SRC_A_START for k in vals} | {"B": SRC_B_START}
+    if start and atom_type in start:
+        for k, v in start[atom_type].items():
+            vals[k] = float(v)
+            src[k] = "given start value"
+    return {k: value(v, k, src[k]) for k, v in vals.items()}
+
+
+def molecule_params_from_properties(
+    props: MonomerProperties,
+    *,
+    smiles: str,
+    symbols: list[str],
+    positions_nm: np.ndarray,
+    bonds: list[tuple[int, int]] | None = None,
+    slater_start: Mapping[str, Mapping[str, float]] | None = None,
+) -> MoleculeParams:
+    """The parameters of one molecule; atom order is that of ``props`` (the species template's).
+
+    Charges are shifted equally per atom so that they sum to the formal charge exactly (MBIS on a grid
+    misses it by ~1e-4 e). ``slater_start`` ({atom_type: {"B": .., "A_exchange": ..}}) overrides start values.
+    """
+    atoms = props.atoms
+    if [a.element for a in atoms] != list(symbols):
+        raise InputError("the properties' atoms are not in the template's order", field="properties",
+                         fix="recompute the properties on the species template")
+    types_in_order = [a.atom_type for a in atoms]
+    shift = (props.charge - sum(a.charge for a in atoms)) / len(atoms)
+    types: dict[str, TypeParams] = {}
+    for a in atoms:
+        if a.atom_type in types:
+            continue
+        theta = np.asarray(a.quadrupole, dtype=float)
+        vals = {
+            "charge": value(a.charge + shift, "charge", _source(props, "MBIS charge")),
+            "dipole": value(np.asarray(a.dipole, dtype=float), "dipole", _source(props, "MBIS dipole, local frame")),
+            "quadrupole": value(_openmm_quadrupole(theta), "quadrupole",
+                                _source(props, "MBIS quadrupole, local frame, Theta/3")),
+            "polarizability": value(a.polarizability, "polarizability",
+                                    _source(props, "Thole-fitted atomic polarisability (CPHF tensor)")),
+            "thole": value(THOLE, "thole", "Thole a of the polarisability fit (qm.properties)"),
+            "C6": value(a.c6, "C6", _source(props, "D4 atomic C6 (free-ion RPA for bare ions)")),
+            "C8": value(a.c8, "C8", _source(props, "C8 from C6 and <r4>/<r2> (qm.dispersion.higher_order)")),
+            "C10": value(a.c10, "C10", _source(props, "C10 from C6 and C8 (qm.dispersion.higher_order)")),
+            **_slater_values(a.element, a.atom_type, slater_start),
+        }
+        types[a.atom_type] = TypeParams(**vals)
+    bond_list = [tuple(map(int, b)) for b in (bonds if bonds is not None else props.bonds)]
+    frames = [Frame(axis=a.frame.axis_name, z=a.frame.z, x=a.frame.x, y=a.frame.y) for a in atoms]
+    bonded = generic_bonded(list(symbols), bond_list, np.asarray(positions_nm, dtype=float))
+    for term in (*bonded.bonds, *bonded.angles, *bonded.torsions):
+        for v in term.__dict__.values():
+            if hasattr(v, "source"):
+                v.source = SRC_BONDED
+    return MoleculeParams(smiles=smiles, symbols=list(symbols), atom_types=types_in_order, bonds=bond_list,
+                          frames=frames, types=types, bonded=bonded)
+
+
+def free_ion_params(species: str, slater_start: Mapping[str, Mapping[str, float]] | None = None) -> MoleculeParams:
+    """Parameters of a bare monatomic ion (Li+, Na+) from ``FREE_IONS`` (no SCF needed)."""
+    from phyneo_flows.chem import build_molecule
+    from phyneo_flows.qm.dispersion import higher_order, q_factor, to_kj_mol_nm
+
+    tpl = build_molecule(species)
+    if len(tpl.symbols) != 1:
+        raise InputError(f"{species} is not a monatomic ion", field="species",
+                         fix="compute its monomer properties with qm.properties.compute_properties")
+    key = (tpl.symbols[0], tpl.formal_charge)
+    if key not in FREE_IONS:
+        raise InputError(f"no free-ion values for {species}", field="species",
+                         fix="add them to qm.properties.FREE_IONS with qm.dispersion.free_ion_dispersion")
+    ion = FREE_IONS[key]
+    z = {"Li": 3, "Na": 11}[key[0]]
+    c6 = np.array([ion["c6"]])
+    c8, c10 = higher_order(c6, np.array([q_factor(z, ion["r4_over_r2"])]))
+    src = "free-ion HF + full RPA (qm.properties.FREE_IONS)"
+    t = tpl.atom_types[0]
+    vals = {
+        "charge": value(float(tpl.formal_charge), "charge", "formal charge"),
+        "dipole": value([0.0, 0.0, 0.0], "dipole", "spherical ion"),
+        "quadrupole": value(np.zeros((3, 3)), "quadrupole", "spherical ion"),
+        "polarizability": value(ion["alpha"] * BOHR_TO_NM**3, "polarizability", src),
+        "thole": value(THOLE, "thole", "Thole a of the polarisability fit (qm.properties)"),
+        "C6": value(float(to_kj_mol_nm(c6, 6)[0]), "C6", src),
+        "C8": value(float(to_kj_mol_nm(c8, 8)[0]), "C8", src + ", C8 via qm.dispersion.higher_order"),
+        "C10": value(float(to_kj_mol_nm(c10, 10)[0]), "C10", src + ", C10 via qm.dispersion.higher_order"),
+        **_slater_values(tpl.symbols[0], t, slater_start),
+    }
+    return MoleculeParams(smiles=tpl.smiles, symbols=list(tpl.symbols), atom_types=[t], bonds=[],
+                          frames=[Frame(axis="NoAxisType")], types={t: TypeParams(**vals)})
+
+
+def params_from_fixtures(
+    property_files: Mapping[str, str | Path],
+    ions: tuple[str, ...] = (),
+    description: str = "long range from QM monomer properties; Slater A/B at start values",
+) -> ForceFieldParams:
+    """A parameter set from properties files ({species: path}) and bare ions built from ``FREE_IONS``."""
+    from phyneo_flows.chem import build_molecule
+
+    molecules: dict[str, MoleculeParams] = {}
+    provenance: dict[str, object] = {"generator": "phyneo_flows.fitting.monomer_params", "properties": {}}
+    for species, path in property_files.items():
+        name, props, pos = load_properties_fixture(path)
+        tpl = build_molecule(species)
+        if list(tpl.symbols) != [a.element for a in props.atoms]:
+            raise InputError(f"{path}: atoms differ from the {species} template", field="properties",
+                             fix="recompute the properties on the current species template")
+        molecules[species] = molecule_params_from_properties(props, smiles=tpl.smiles, symbols=list(tpl.symbols),
+                                                             positions_nm=pos, bonds=[tuple(b) for b in tpl.bonds])
+        provenance["properties"][species] = {"file": str(path), "method": props.method, "basis": props.basis}
+    for ion in ions:
+        molecules[ion] = free_ion_params(ion)
+        provenance["properties"][ion] = {"source": "qm.properties.FREE_IONS"}
+    return ForceFieldParams(description=description, provenance=provenance, molecules=molecules)

@@ -1,0 +1,255 @@
+"""Fit the Slater-ISA short range (A per atom type and component, B per atom type) to SAPT components.
+
+The long range is fixed by the monomer properties (``physics.long_range``). What is left of each SAPT
+component is fitted (``physics.model_components``)::
+
+    electrostatics - multipoles              = -slater_electrostatics
+    exchange                                 =  slater_exchange
+    (induction - delta_hf) - polarization    = -slater_induction
+    delta_hf                                 = -slater_dhf
+    dispersion - undamped dispersion         =  damping correction(B) - slater_dispersion
+
+together with the total (weighted ``total_weight`` times a component). Points whose SAPT total is above
+``repulsive_kj_mol`` weigh ``(repulsive_kj_mol / total)^2``, except same-sign ion pairs (always repulsive),
+which keep full weight. Parameters: log B and A / A_start per free type, Adam (optax); the parameters with
+the lowest validation loss are kept.
+
+A molecule's A and B are fitted jointly on every dimer that involves it. Molecules named in ``frozen``
+keep the values in ``params`` (fitted before, e.g. for another formulation); dimers made only of frozen
+molecules take no part, so a formulation whose molecules are all known refits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from pydantic import BaseModel, Field
+
+from phyneo_flows.errors import InputError
+from phyneo_flows.ff.model import FFSettings
+from phyneo_flows.ff.params import SLATER_COMPONENTS, ForceFieldParams, value
+from phyneo_flows.fitting.data import DimerRecord, split_by_scan
+from phyneo_flows.fitting.physics import (
+    check_records,
+    long_range,
+    model_components,
+    pair_table,
+    sapt_array,
+    short_range,
+    slater_arrays,
+    type_keys,
+)
+
+FIT_COMPONENTS = ("electrostatics", "exchange", "induction", "delta_hf", "dispersion")
+
+
+class FitSettings(BaseModel):
+    """Settings of the short-range fit."""
+
+    steps: int = Field(4000, ge=0)
+    learning_rate: float = Field(0.02, gt=0, description="Adam step on log B and A / A_start")
+    total_weight: float = Field(3.0, ge=0, description="weight of the total relative to one component")
+    repulsive_kj_mol: float = Field(25.0, description="points above this SAPT total are down-weighted")
+    test_scans: int = Field(2, ge=0)
+    val_scans: int = Field(1, ge=0)
+    seed: int = 0
+    positive_exchange: bool = Field(True, description="keep A_exchange >= 0 (a repulsive wall for every pair)")
+    prior_weight: float = Field(1e-2, ge=0, description="(kJ/mol)^2 per unit squared change of log B or "
+                                "A / A_start: fixes directions the data leave free (A_i -> s A_i, A_j -> A_j / s)")
+
+
+@dataclass
+class FitResult:
+    """The fitted parameters, the split, per-point predictions and the optimiser history."""
+
+    params: ForceFieldParams
+    split: dict[str, list[DimerRecord]]
+    predictions: dict[str, dict[str, np.ndarray]]  # split -> component -> (n,)
+    fitted_molecules: list[str]
+    frozen_molecules: list[str]
+    history: list[dict[str, float]] = field(default_factory=list)
+    long_range: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def split_ids(self) -> dict[str, dict[str, list[int]]]:
+        """{split: {pair type: [scan numbers]}}."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for name, recs in self.split.items():
+            d: dict[str, set[int]] = {}
+            for r in recs:
+                d.setdefault(r.pair_type, set()).add(r.scan)
+            out[name] = {k: sorted(v) for k, v in sorted(d.items())}
+        return out
+
+
+def point_weights(records: Sequence[DimerRecord], repulsive_kj_mol: float = 25.0) -> np.ndarray:
+    """1 below ``repulsive_kj_mol`` (and for same-sign ion pairs), ``(repulsive / total)^2`` above."""
+    tot = sapt_array(records, "total")
+    w = np.where(tot > repulsive_kj_mol, (repulsive_kj_mol / np.maximum(tot, 1e-9)) ** 2, 1.0)
+    same = np.array([r.same_sign_ions for r in records])
+    return np.where(same, 1.0, w)
+
+
+def _targets(records: Sequence[DimerRecord]) -> dict[str, np.ndarray]:
+    return {c: sapt_array(records, c) for c in (*FIT_COMPONENTS, "total")}
+
+
+def _molecules_of(records: Sequence[DimerRecord]) -> list[str]:
+    return list(dict.fromkeys(m for r in records for m in (r.species_a, r.species_b)))
+
+
+def with_slater(params: ForceFieldParams, keys: Sequence[tuple[str, str]], b: np.ndarray, a: np.ndarray,
+                source: str) -> ForceFieldParams:
+    """A copy of ``params`` with B and A of the types ``keys`` replaced."""
+    new = params.model_copy(deep=True)
+    for n, (m, t) in enumerate(keys):
+        tp = new.molecules[m].types[t]
+        tp.B = value(float(b[n]), "B", source)
+        for k, c in enumerate(SLATER_COMPONENTS):
+            setattr(tp, f"A_{c}", value(float(a[n, k]), f"A_{c}", source))
+    return new
+
+
+def fit_short_range(
+    params: ForceFieldParams,
+    records: Sequence[DimerRecord],
+    *,
+    frozen: Sequence[str] = (),
+    settings: FitSettings | None = None,
+    ff_settings: FFSettings | None = None,
+    split: dict[str, list[DimerRecord]] | None = None,
+    source: str = "Slater-ISA fit to SAPT components (phyneo_flows.fitting.shortrange)",
+) -> FitResult:
+    """Fit A and B of every molecule not in ``frozen`` on the dimers that involve it (see module doc)."""
+    settings = settings or FitSettings()
+    check_records(params, records)
+    for m in frozen:
+        params.molecule(m)
+    split = split or split_by_scan(list(records), test_scans=settings.test_scans, val_scans=settings.val_scans,
+                                   seed=settings.seed)
+    free = [m for m in _molecules_of(records) if m not in frozen]
+    involved = [r for r in split["train"] if r.species_a in free or r.species_b in free]
+    if free and not involved:
+        raise InputError(f"no training dimer involves {free}", field="dimers",
+                         fix="add scans of these molecules or fewer test/validation scans")
+    keys = type_keys(params, _molecules_of(records))
+    free_idx = np.array([n for n, (m, _) in enumerate(keys) if m in free], dtype=int)
+    b0, a0 = slater_arrays(params, keys)
+    everything = [r for recs in split.values() for r in recs]
+    lr_all = long_range(params, everything, ff_settings)
+    lr, start = {}, 0
+    for name, recs in split.items():
+        lr[name] = {k: v[start:start + len(recs)] for k, v in lr_all.items()}
+        start += len(recs)
+    history: list[dict[str, float]] = []
+    b_fit, a_fit = b0.copy(), a0.copy()
+    if free and settings.steps > 0:
+        b_fit, a_fit, history = _optimise(params, keys, free_idx, b0, a0, split, lr, settings)
+    fitted = with_slater(params, [keys[n] for n in free_idx], b_fit[free_idx], a_fit[free_idx], source) \
+        if free else params
+    preds = {}
+    for name, recs in split.items():
+        if recs:
+            table = pair_table(fitted, recs, keys)
+            comps = model_components(lr[name], short_range(table, jnp.asarray(b_fit), jnp.asarray(a_fit)))
+            preds[name] = {k: np.asarray(v) for k, v in comps.items()}
+    return FitResult(params=fitted, split=split, predictions=preds, fitted_molecules=free,
+                     frozen_molecules=list(frozen), history=history, long_range=lr)
+
+
+def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
+    scale = np.where(np.abs(a0[:, :1]) > 1e-3, np.abs(a0[:, :1]), 10.0) * np.ones_like(a0)
+
+    def data(name):
+        recs = [r for r in split[name]]
+        if not recs:
+            return None
+        table = pair_table(params, recs, keys)
+        tg = {k: jnp.asarray(v) for k, v in _targets(recs).items()}
+        w = jnp.asarray(point_weights(recs, settings.repulsive_kj_mol))
+        return table, {k: jnp.asarray(v) for k, v in lr[name].items()}, tg, w
+
+    train, val = data("train"), data("val")
+    fixed_logb = jnp.asarray(np.log(b0))
+    fixed_a = jnp.asarray(a0 / scale)
+    fidx = jnp.asarray(free_idx)
+    scale_j = jnp.asarray(scale)
+
+    def unpack(theta):
+        logb = fixed_logb.at[fidx].set(theta["logb"])
+        a = fixed_a.at[fidx].set(theta["a"]) * scale_j
+        if settings.positive_exchange:
+            a = a.at[:, 0].set(jnp.abs(a[:, 0]))
+        return jnp.exp(logb), a
+
+    def loss_fn(theta, d):
+        table, lrd, tg, w = d
+        comps = model_components(lrd, short_range(table, *unpack(theta)))
+        err = sum(jnp.sum(w * (comps[c] - tg[c]) ** 2) for c in FIT_COMPONENTS)
+        err = err + settings.total_weight * jnp.sum(w * (comps["total"] - tg["total"]) ** 2)
+        return err / jnp.sum(w)
+
+    def prior(theta):
+        return settings.prior_weight * (jnp.sum((theta["logb"] - theta0["logb"]) ** 2)
+                                        + jnp.sum((theta["a"] - theta0["a"]) ** 2))
+
+    theta = {"logb": jnp.asarray(np.log(b0[free_idx])), "a": jnp.asarray((a0 / scale)[free_idx])}
+    theta0 = dict(theta)
+    opt = optax.adam(settings.learning_rate)
+    state = opt.init(theta)
+
+    @jax.jit
+    def step(theta, state):
+        loss, g = jax.value_and_grad(lambda th: loss_fn(th, train) + prior(th))(theta)
+        upd, state = opt.update(g, state, theta)
+        return optax.apply_updates(theta, upd), state, loss
+
+    val_loss = jax.jit(lambda th: loss_fn(th, val)) if val is not None else None
+    best, best_loss, history = theta, np.inf, []
+    every = max(settings.steps // 100, 1)
+    for k in range(settings.steps):
+        theta, state, loss = step(theta, state)
+        if k % every == 0 or k == settings.steps - 1:
+            v = float(val_loss(theta)) if val_loss is not None else float(loss)
+            history.append({"step": k, "train_loss": float(loss), "val_loss": v})
+            if v < best_loss:
+                best, best_loss = theta, v
+    b, a = unpack(best)
+    return np.asarray(b), np.asarray(a), history
+
+
+@dataclass
+class PhysicsFit:
+    """Everything one physics fit stores: the long-range check, the fit, metrics and parity plots."""
+
+    result: FitResult
+    long_range_check: dict
+    metrics: dict[str, dict]  # split -> pair type -> component -> {rmse, mae, max}
+    summary: dict  # {"pairs": {pair: {n_train, n_test, test_rmse_kj_mol, physics_only_test_rmse_kj_mol}}}
+    parity_png: dict[str, bytes]
+
+
+def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *, frozen: Sequence[str] = (),
+                    settings: FitSettings | None = None, ff_settings: FFSettings | None = None,
+                    min_contact_a: float = 5.0, plots: bool = True) -> PhysicsFit:
+    """Long-range check, short-range fit, metrics per split and pair type, and parity plots."""
+    from phyneo_flows.fitting.longrange_check import check_long_range
+    from phyneo_flows.fitting.metrics import pair_metrics, parity_png, summary
+
+    try:
+        checks = {k: v.model_dump() | {"passed": v.passed}
+                  for k, v in check_long_range(params, records, min_contact_a=min_contact_a,
+                                               settings=ff_settings).items()}
+    except InputError:
+        checks = {}
+    res = fit_short_range(params, records, frozen=frozen, settings=settings, ff_settings=ff_settings)
+    metrics = {name: pair_metrics(res.split[name], res.predictions[name]) for name in res.predictions}
+    pngs = {name: parity_png(res.split[name], res.predictions[name], title=f"physics fit, {name}")
+            for name in res.predictions} if plots else {}
+    test = res.split["test"]
+    summ = summary(res.split["train"], test, res.predictions.get("test", {}).get("total", np.zeros(0)))
+    return PhysicsFit(result=res, long_range_check=checks, metrics=metrics, summary=summ, parity_png=pngs)

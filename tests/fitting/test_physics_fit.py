@@ -1,0 +1,241 @@
+"""The physics fit: long range from monomer properties against independent references and SAPT, and the
+short-range fit on synthetic data of known parameters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from phyneo_flows.errors import InputError
+from phyneo_flows.ff.model import FFSettings, ForceField
+from phyneo_flows.fitting.data import DimerRecord, load_dimers, scoring_mask
+from phyneo_flows.fitting.monomer_params import params_from_fixtures
+from phyneo_flows.fitting.physics import long_range, monomer_terms, slater_arrays, type_keys
+from phyneo_flows.units import ONE_4PI_EPS0
+
+ROOT = Path(__file__).parents[2]
+PROPS = ROOT / "fixtures/qm/pyscf"
+SAPT = ROOT / "fixtures/fitting/sapt0_jun-cc-pvdz"
+
+
+@pytest.fixture(scope="module")
+def ec_li():
+    return params_from_fixtures({"EC": PROPS / "properties_EC_hf_augccpvdz.json"}, ions=("Li+",))
+
+
+def _record(sa, sb, syma, symb, pa, pb, qa=0, qb=0, comps=None, scan=0, point=0, contact=None):
+    comps = comps or {k: 0.0 for k in ("electrostatics", "exchange", "induction", "delta_hf", "dispersion",
+                                       "total")}
+    cc = contact if contact is not None else 10 * float(np.min(np.linalg.norm(pa[:, None] - pb[None], axis=-1)))
+    return DimerRecord(f"{sa}-{sb}", scan, point, sa, sb, tuple(syma), tuple(symb), np.asarray(pa),
+                       np.asarray(pb), qa, qb, comps, cc)
+
+
+def _point_charges(pos, q, mu, theta, d=1e-4, a=1e-3):
+    """Each atom's charge, dipole and Buckingham quadrupole as a cluster of point charges (nm, e)."""
+    xs, qs = [], []
+    for p, qi, m, th in zip(pos, q, mu, theta, strict=True):
+        xs.append(p)
+        qs.append(qi)
+        n = np.linalg.norm(m)
+        if n > 0:
+            e = m / n
+            xs += [p + e * d / 2, p - e * d / 2]
+            qs += [n / d, -n / d]
+        lam, vec = np.linalg.eigh(th)
+        for lk, ek in zip(lam, vec.T, strict=True):  # Theta = sum_k (l_k/3)(3 e e - I): q a^2 = l_k / 3
+            qq = lk / 3 / a**2
+            xs += [p + a * ek, p - a * ek, p]
+            qs += [qq, qq, -2 * qq]
+    return np.array(xs), np.array(qs)
+
+
+def _lab_moments(doc, averaged=True):
+    """Charges, dipoles, Buckingham quadrupoles in the lab frame: the symmetry-averaged local values rotated
+    back by qm.frames (numpy, the QM side's code), or the raw MBIS lab values before averaging."""
+    from phyneo_flows.qm.frames import LocalFrame, to_lab
+
+    p = doc["properties"]
+    pos = np.asarray(doc["positions_nm"])
+    if not averaged:
+        q = np.asarray(p["lab_charges"])
+        return q - q.sum() / len(q), np.asarray(p["lab_dipoles"]), np.asarray(p["lab_quadrupoles"])
+    q = np.array([a["charge"] for a in p["atoms"]])
+    frames = [LocalFrame(a["frame"]["axis_type"], a["frame"]["z"], a["frame"]["x"], a["frame"]["y"])
+              for a in p["atoms"]]
+    mu, th = to_lab(frames, pos, np.array([a["dipole"] for a in p["atoms"]]),
+                    np.array([a["quadrupole"] for a in p["atoms"]]))
+    return q - q.sum() / len(q), mu, th
+
+
+@pytest.mark.parametrize("averaged, tol", [(True, 1e-6), (False, 2e-2)])
+def test_far_dimer_electrostatics_matches_point_charge_multipoles(ec_li, averaged, tol):
+    """EC-EC about 1 nm apart: the model's multipole energy (JAX frames, Theta/3) against a Coulomb sum over
+    point-charge clusters that carry the QM fixture's moments (Buckingham Theta) in the lab frame. With
+    the symmetry-averaged moments the two agree to 1e-6; the raw MBIS moments (equivalent atoms differ by
+    up to 0.009 e in this not exactly symmetric conformer) agree to 2 %."""
+    doc = json.loads((PROPS / "properties_EC_hf_augccpvdz.json").read_text())
+    pos = np.asarray(doc["positions_nm"])
+    q, mu, th = _lab_moments(doc, averaged)
+    rot = Rotation.from_euler("xyz", [0.3, 1.1, -0.7]).as_matrix()
+    shift = np.array([0.9, 0.5, 0.6])
+    pos_b = (pos - pos.mean(0)) @ rot.T + pos.mean(0) + shift
+    mu_b = mu @ rot.T
+    th_b = np.einsum("ij,ajk,lk->ail", rot, th, rot)
+    xa, qa = _point_charges(pos, q, mu, th)
+    xb, qb = _point_charges(pos_b, q, mu_b, th_b)
+    ref = ONE_4PI_EPS0 * np.sum(qa[:, None] * qb[None] / np.linalg.norm(xa[:, None] - xb[None], axis=-1))
+    sym = doc["symbols"]
+    lr = long_range(ec_li, [_record("EC", "EC", sym, sym, pos, pos_b)])
+    assert abs(ref) > 0.1
+    assert lr["electrostatics"][0] == pytest.approx(ref, rel=tol)
+    # the quadrupoles matter at this distance: dropping them (or not dividing by 3) would miss the reference
+    xa2, qa2 = _point_charges(pos, q, mu, np.zeros_like(th))
+    xb2, qb2 = _point_charges(pos_b, q, mu_b, np.zeros_like(th))
+    no_quad = ONE_4PI_EPS0 * np.sum(qa2[:, None] * qb2[None] / np.linalg.norm(xa2[:, None] - xb2[None], axis=-1))
+    if averaged:
+        assert abs(no_quad - ref) > 100 * abs(lr["electrostatics"][0] - ref)
+
+
+def test_li_probe_energy_and_vanishing_monomer_terms(ec_li):
+    """Li+ 1.5 nm from EC: charge-multipole energy from the fixture's lab moments; an isolated monomer has
+    no electrostatic or polarisation energy of its own in this model (so dimer - monomers = dimer)."""
+    doc = json.loads((PROPS / "properties_EC_hf_augccpvdz.json").read_text())
+    pos = np.asarray(doc["positions_nm"])
+    q, mu, th = _lab_moments(doc)
+    li = pos.mean(0) + np.array([0.4, -1.3, 0.6])
+    r = li - pos
+    d = np.linalg.norm(r, axis=1)
+    phi = q / d + np.einsum("ai,ai->a", mu, r) / d**3 + np.einsum("aij,ai,aj->a", th, r, r) / d**5
+    ref = ONE_4PI_EPS0 * phi.sum()
+    lr = long_range(ec_li, [_record("EC", "Li+", doc["symbols"], ["Li"], pos, li[None], 0, 1)])
+    assert lr["electrostatics"][0] == pytest.approx(ref, rel=1e-6)
+    assert lr["polarization"][0] < 0
+    mono = monomer_terms(ec_li, "EC", pos)
+    assert mono == {"electrostatics": 0.0, "polarization": 0.0}
+
+
+def test_component_sum_is_the_force_field_energy(ec_li):
+    """The fit's per-component model (pair table, Slater + damping correction) sums to the ForceField's own
+    intermolecular energy at a Li+-EC contact where every short-range term is large."""
+    from phyneo_flows.fitting.physics import _forcefield, predict
+
+    rec = load_dimers(SAPT / "Li+-EC.jsonl")[1]
+    pred = predict(ec_li, [rec])
+    ff = _forcefield(ec_li, [rec.species_a, rec.species_b], FFSettings())  # the ForceField of ec_li, compiled
+    terms = {k: float(v) for k, v in ff._terms_jit(rec.positions_nm).items() if not k.startswith("_")}
+    inter = sum(v for k, v in terms.items() if k != "bonded")
+    assert pred["total"][0] == pytest.approx(inter, rel=1e-9)
+    assert pred["exchange"][0] == pytest.approx(terms["slater_exchange"], rel=1e-9)
+    assert pred["dispersion"][0] == pytest.approx(terms["dispersion"] + terms["slater_dispersion"], rel=1e-9)
+
+
+def test_dimer_with_unknown_atom_order_is_a_clear_error(ec_li):
+    doc = json.loads((PROPS / "properties_EC_hf_augccpvdz.json").read_text())
+    pos = np.asarray(doc["positions_nm"])
+    sym = list(doc["symbols"])
+    bad = _record("EC", "Li+", sym[::-1], ["Li"], pos, pos[:1] + 1.0, 0, 1)
+    with pytest.raises(InputError, match="order each monomer"):
+        long_range(ec_li, [bad])
+
+
+def test_long_range_check_against_committed_sapt(capsys):
+    """At closest contacts >= 5 A: electrostatics within 5 %, induction and dispersion within 15 % of SAPT
+    (components below 0.05 kJ/mol are reported, not judged). Prints the measured figures."""
+    from phyneo_flows.fitting.longrange_check import check_long_range, format_checks
+
+    records = load_dimers(SAPT)
+    if not any(r.closest_contact_a >= 5.0 for r in records):
+        pytest.skip("no far SAPT points committed yet")
+    params = params_from_fixtures({s: PROPS / f"properties_{s}_hf_augccpvdz.json" for s in ("EC", "DMC", "PF6-")},
+                                  ions=("Li+",))
+    checks = check_long_range(params, records, min_contact_a=5.0)
+    with capsys.disabled():
+        print("\n" + format_checks(checks))
+    for pt, c in checks.items():
+        assert c.n_points > 0
+        assert c.components["electrostatics"].judged, pt
+        assert c.passed, format_checks({pt: c})
+
+
+# ---------------------------------------------------------------------------------------------------------
+def synthetic_records(truth, pairs, rng, n_scans=4, distances=np.linspace(0.2, 0.7, 7)):
+    """COM scans of random orientations, labelled with the ForceField's own terms mapped onto SAPT's."""
+    from phyneo_flows.chem import build_molecule
+
+    out = []
+    for sa, sb in pairs:
+        ta, tb = build_molecule(sa), build_molecule(sb)
+        ff = ForceField(truth, [sa, sb])
+        for s in range(n_scans):
+            pa = ta.positions_nm - ta.positions_nm.mean(0)
+            pb0 = Rotation.random(random_state=rng).apply(tb.positions_nm - tb.positions_nm.mean(0))
+            d = rng.normal(size=3)
+            d /= np.linalg.norm(d)
+            for k, dist in enumerate(distances):
+                pb = pb0 + d * (dist + 0.12)
+                t = {k2: float(v) for k2, v in ff._terms_jit(np.concatenate([pa, pb])).items()}
+                comps = {"electrostatics": t["electrostatics"] + t["slater_electrostatics"],
+                         "exchange": t["slater_exchange"], "delta_hf": t["slater_dhf"],
+                         "induction": t["polarization"] + t["slater_induction"] + t["slater_dhf"],
+                         "dispersion": t["dispersion"] + t["slater_dispersion"]}
+                comps["total"] = comps["electrostatics"] + comps["exchange"] + comps["induction"] + \
+                    comps["dispersion"]
+                out.append(_record(sa, sb, ta.symbols, tb.symbols, pa, pb, ta.formal_charge, tb.formal_charge,
+                                   comps, scan=s, point=k))
+    return out
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from phyneo_flows.fitting.shortrange import with_slater
+
+    start = params_from_fixtures({"PF6-": PROPS / "properties_PF6-_hf_augccpvdz.json"}, ions=("Li+",))
+    keys = type_keys(start)
+    b0, a0 = slater_arrays(start, keys)
+    rng = np.random.default_rng(3)
+    true_b, true_a = b0 * rng.uniform(0.9, 1.1, b0.shape), a0 * rng.uniform(0.75, 1.25, a0.shape)
+    truth = with_slater(start, keys, true_b, true_a, "truth")
+    recs = synthetic_records(truth, [("Li+", "PF6-"), ("PF6-", "PF6-")], rng)
+    return start, truth, recs, keys, true_b, true_a
+
+
+@pytest.mark.slow
+def test_fit_recovers_known_parameters(synthetic):
+    """Data made by the model with known A/B (start values perturbed by up to 25 %): the fit finds them."""
+    from phyneo_flows.fitting.shortrange import FitSettings, fit_short_range
+
+    start, truth, recs, keys, true_b, true_a = synthetic
+    res = fit_short_range(start, recs, settings=FitSettings(steps=3000, test_scans=1, val_scans=1))
+    b, a = slater_arrays(res.params, keys)
+    assert np.allclose(b, true_b, rtol=0.02)
+    assert np.allclose(a[:, 0], true_a[:, 0], rtol=0.03)  # exchange
+    assert np.allclose(a, true_a, rtol=0.15)  # the small attractive components are less well determined
+    test = res.split["test"]
+    ref = np.array([r.total for r in test])
+    err = res.predictions["test"]["total"] - ref
+    scored = scoring_mask(test)
+    print(f"\nsynthetic held-out scans: total RMSE {np.sqrt(np.mean(err[scored] ** 2)):.4f} kJ/mol on "
+          f"{scored.sum()} scored points; worst relative error {np.max(np.abs(err) / np.maximum(np.abs(ref), 1)):.4f}")
+    assert np.sqrt(np.mean(err[scored] ** 2)) < 0.1
+    assert np.all(np.abs(err) <= 0.02 * np.maximum(np.abs(ref), 1.0))
+
+
+def test_frozen_molecules_are_not_refitted(ec_li, monkeypatch):
+    """On the committed Li+-EC scans with EC frozen only Li+ moves; with every molecule known nothing is
+    optimised at all (a new formulation of known molecules refits nothing)."""
+    from phyneo_flows.fitting import shortrange
+
+    recs = load_dimers(SAPT / "Li+-EC.jsonl")[:24]
+    res = shortrange.fit_short_range(ec_li, recs, frozen=("EC",),
+                                     settings=shortrange.FitSettings(steps=50, test_scans=0, val_scans=0))
+    assert res.fitted_molecules == ["Li+"] and res.frozen_molecules == ["EC"]
+    assert res.params.molecules["EC"] == ec_li.molecules["EC"]
+    assert res.params.molecules["Li+"] != ec_li.molecules["Li+"]
+    monkeypatch.setattr(shortrange.optax, "adam", lambda *a, **k: pytest.fail("optimiser started"))
+    res = shortrange.fit_short_range(ec_li, recs, frozen=("EC", "Li+"))
+    assert res.fitted_molecules == [] and res.params == ec_li
