@@ -52,18 +52,27 @@ def compare(
     positions: np.ndarray,
     box=None,
     settings: FFSettings | None = None,
-    pme_spacing: float = 0.04,
+    pme_spacing: float | None = None,
     pme_grid: list[int] | None = None,
 ) -> Comparison:
-    """Compare all terms and the total forces; ``box`` None: isolated, no cutoff on either side."""
+    """Compare all terms and the total forces; ``box`` None: isolated, no cutoff on either side.
+
+    Under PBC both sides use the same PME grid: ``pme_grid``, else points ``pme_spacing`` apart, else the
+    grid of ``settings``."""
     settings = settings or FFSettings()
     box = as_box(box)
     positions = np.asarray(positions, dtype=float)
-    ff = ForceField(params, molecule_names, settings)
-    res = ff.compute(positions, box, forces=True)
     grid = None
     if box is not None:
-        grid = list(pme_grid) if pme_grid is not None else pme_grid_for(box, pme_spacing)
+        if pme_grid is not None:
+            grid = list(pme_grid)
+        elif pme_spacing is not None:
+            grid = pme_grid_for(box, pme_spacing)
+        else:
+            grid = list(settings.grid(box))
+        settings = settings.model_copy(update={"pme_grid": tuple(grid)})
+    ff = ForceField(params, molecule_names, settings)
+    res = ff.compute(positions, box, forces=True)
     common = dict(
         cutoff=settings.cutoff,
         switch_distance=settings.r_switch(),

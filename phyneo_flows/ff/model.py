@@ -28,10 +28,12 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from phyneo_flows.errors import InputError  # noqa: E402
 from phyneo_flows.ff import neighbors as nl  # noqa: E402
+from phyneo_flows.ff import pme  # noqa: E402
 from phyneo_flows.ff.bonded import angle_energy, bond_energy, torsion_energy  # noqa: E402
 from phyneo_flows.ff.frames import lab_multipoles  # noqa: E402
 from phyneo_flows.ff.multipoles import (  # noqa: E402
     electrostatic_parts,
+    induced_induced,
     kvectors,
     make_recip,
     pair_geometry,
@@ -65,6 +67,11 @@ class FFSettings(BaseModel):
     ewald_precision: float = Field(
         1e-14, gt=0, lt=1, description="reciprocal sum kept while exp(-k^2/4a^2) > this"
     )
+    reciprocal: Literal["pme", "ewald"] = Field(
+        "pme", description="reciprocal space: smooth PME (order 5, OpenMM's) or the plain Ewald sum (reference)"
+    )
+    pme_spacing: float = Field(0.04, gt=0, description="largest PME grid spacing, nm (the OpenMM twin's rule)")
+    pme_grid: tuple[int, int, int] | None = Field(None, description="PME grid points per box vector (overrides)")
     polarization: Literal["mutual", "direct"] = "mutual"
     induced_tolerance: float = Field(1e-8, gt=0, description="RMS dipole change, Debye (OpenMM's measure)")
     max_iterations: int = 500
@@ -78,6 +85,10 @@ class FFSettings(BaseModel):
 
     def r_switch(self) -> float:
         return self.switch_distance if self.switch_distance is not None else self.cutoff - 0.1
+
+    def grid(self, box) -> tuple[int, int, int]:
+        """PME grid for a box (3x3 nm): ``pme_grid`` or points at most ``pme_spacing`` apart."""
+        return tuple(self.pme_grid) if self.pme_grid is not None else pme.grid_for(as_box(box), self.pme_spacing)
 
 
 def as_box(box) -> np.ndarray | None:
@@ -100,9 +111,20 @@ class ForceField:
     """The model for one system (a list of molecules, each with parameters in ``params``)."""
 
     def __init__(
-        self, params: ForceFieldParams, molecule_names: list[str], settings: FFSettings | None = None
+        self,
+        params: ForceFieldParams,
+        molecule_names: list[str],
+        settings: FFSettings | None = None,
+        extra_terms: dict | None = None,
     ):
+        """``extra_terms``: named JAX callables ``f(positions_nm, box) -> kJ/mol`` (e.g. a residual network's
+        :meth:`~phyneo_flows.fitting.residual.ResidualEnsemble.energy_term`) added as terms of their own."""
         self.params = params
+        self.extra_terms = dict(extra_terms or {})
+        clash = sorted(set(self.extra_terms) & set(TERMS))
+        if clash:
+            raise InputError(f"extra term(s) {clash} shadow built-in terms", field="extra_terms",
+                             fix="give them other names")
         self.settings = settings or FFSettings()
         self.system: FFSystem = build_system(params, molecule_names)
         s = self.system
@@ -129,9 +151,13 @@ class ForceField:
         self._intra = (jnp.asarray(s.intra_pairs[:, 0]), jnp.asarray(s.intra_pairs[:, 1]))
         self._lrc: float | None = None
         self._nvec: jnp.ndarray | None = None
+        self.pme_shape: tuple[int, int, int] | None = None
         self._nbrs: nl.NeighborList | None = None
         self._terms_jit = jax.jit(self._terms)
         self._grad_jit = jax.jit(jax.value_and_grad(self._total_and_terms, argnums=(0, 1), has_aux=True))
+        # compiled once: an eager lax.cond re-traces (and compiles) both branches at every call (~1.5 s CPU
+        # for 1,000 atoms, more than the energy and forces themselves)
+        self._nl_update = jax.jit(nl.update, static_argnames=("reach", "skin"))
         self.last_iterations: int | None = None
         self._frames_checked = False
 
@@ -146,10 +172,16 @@ class ForceField:
         return self._lrc
 
     def ewald_vectors(self, box) -> jnp.ndarray:
+        """Reciprocal-space data fixed at the first box: the Ewald k-vectors, or for PME an empty array
+        (the grid, :attr:`pme_shape`, is then fixed here)."""
         if self._nvec is None:
-            self._nvec = jnp.asarray(
-                kvectors(as_box(box), self.settings.alpha(), self.settings.ewald_precision)
-            )
+            if self.settings.reciprocal == "pme":
+                self.pme_shape = self.settings.grid(box)
+                self._nvec = jnp.zeros((0, 3))
+            else:
+                self._nvec = jnp.asarray(
+                    kvectors(as_box(box), self.settings.alpha(), self.settings.ewald_precision)
+                )
         return self._nvec
 
     def neighbor_list(self, positions, box, capacity: int | None = None) -> nl.NeighborList:
@@ -186,7 +218,14 @@ class ForceField:
         inter = pair_geometry(pos, box, i, j, valid, cutoff, alpha, a["pol"], a["thole"])
         ii, jj = self._intra
         intra = pair_geometry(pos, box, ii, jj, jnp.ones(ii.shape, bool), None, alpha, a["pol"], a["thole"])
-        rc = make_recip(pos, box, nvec, alpha) if periodic else None
+        if not periodic:
+            rc = None
+        elif self.settings.reciprocal == "pme":
+            if self.pme_shape is None:
+                self.pme_shape = self.settings.grid(box)
+            rc = pme.setup(pos, box, self.pme_shape, alpha)
+        else:
+            rc = make_recip(pos, box, nvec, alpha)
         return mu_p, quad, inter, intra, rc
 
     def _electrostatics(self, pos, box, nbrs, nvec):
@@ -213,7 +252,12 @@ class ForceField:
         def pol_frozen(mu):
             return electrostatic_parts(sg[2], sg[3], sg[4], alpha, q, sg[0], sg[1], mu)[1] / ONE_4PI_EPS0
 
-        mu, it = solve_induced(pol_frozen, pol, st.induced_tolerance / DEBYE_PER_E_NM, st.max_iterations)
+        def quadratic(mu):
+            return induced_induced(sg[2], sg[3], sg[4], alpha, mu) / ONE_4PI_EPS0
+
+        mu, it = solve_induced(
+            pol_frozen, pol, st.induced_tolerance / DEBYE_PER_E_NM, st.max_iterations, quadratic
+        )
         mu = jax.lax.stop_gradient(mu)
         self_term = 0.5 * jnp.sum(jnp.where(has[:, None], mu**2 / jnp.where(has, pol, 1.0)[:, None], 0.0))
         e_pol = (pol_int(mu) + self_term) * ONE_4PI_EPS0
@@ -265,6 +309,8 @@ class ForceField:
                 jnp.asarray(s.torsion_k),
             )
         )
+        for name, fn in self.extra_terms.items():
+            out[name] = fn(pos, box)
         out["_iterations"] = it
         return out
 
@@ -280,7 +326,7 @@ class ForceField:
         if self._nbrs is None or self._nbrs.reference.shape != pos.shape:
             self._nbrs = self.neighbor_list(pos, box)
         reach = self.settings.cutoff + self.settings.skin
-        nbrs = nl.update(self._nbrs, pos, box, self._arr["mol"], reach, self.settings.skin)
+        nbrs = self._nl_update(self._nbrs, pos, box, self._arr["mol"], reach=reach, skin=self.settings.skin)
         if bool(nbrs.overflow):
             nbrs = self.neighbor_list(pos, box)
         self._nbrs = nbrs

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erfc
 
+from phyneo_flows.ff import pme
 from phyneo_flows.units import ONE_4PI_EPS0
 
 SQRT_PI = float(np.sqrt(np.pi))
@@ -262,7 +263,14 @@ def electrostatic_parts(
     p2, x2 = intra_terms(intra, q, mu_p, Q, mu_i, periodic)
     perm = p1 + p2
     pol = x1 + x2
-    if periodic:
+    if isinstance(rc, pme.PmeSetup):
+        rec_p = pme.reciprocal_energy(rc, q, mu_p, Q)
+        rec_t = pme.reciprocal_energy(rc, q, mu_p + mu_i, Q)
+        self_p = self_energy(q, mu_p, Q, alpha)
+        self_t = self_energy(q, mu_p + mu_i, Q, alpha)
+        perm = perm + rec_p + self_p
+        pol = pol + (rec_t - rec_p) + (self_t - self_p)
+    elif periodic:
         re_p, im_p = structure_factor(rc, q, mu_p, Q)
         re_i, im_i = structure_factor(rc, jnp.zeros_like(q), mu_i, None)
         rec_p = jnp.sum(rc.weight * (re_p**2 + im_p**2))
@@ -274,11 +282,46 @@ def electrostatic_parts(
     return ONE_4PI_EPS0 * perm, ONE_4PI_EPS0 * pol
 
 
-def solve_induced(pol_energy, polarizability, tol: float, max_iter: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+def induced_induced(inter: PairGeom, intra: PairGeom, rc, alpha: float, mu_i) -> jnp.ndarray:
+    """The part of :func:`electrostatic_parts`' polarisation energy that is quadratic in the induced dipoles
+    (induced-induced couplings, their reciprocal and self terms), kJ/mol. Its gradient is the linear
+    operator of the induced-dipole equations, free of the permanent multipoles."""
+    i, j, s = inter.i, inter.j, inter.s
+    e = jnp.sum(
+        inter.mask
+        * (
+            dipole_dipole(mu_i[i], mu_i[j], s, inter.b_ewald)
+            + dipole_dipole(mu_i[i], mu_i[j], s, _damped(inter.b_bare, inter.lam, True))
+        )
+    )
+    ii, jj, si = intra.i, intra.j, intra.s
+    e_in = dipole_dipole(mu_i[ii], mu_i[jj], si, _damped(intra.b_bare, intra.lam, False))
+    if rc is not None:
+        e_in = (
+            e_in
+            + dipole_dipole(mu_i[ii], mu_i[jj], si, intra.b_ewald)
+            - dipole_dipole(mu_i[ii], mu_i[jj], si, intra.b_bare)
+        )
+    e = e + jnp.sum(intra.mask * e_in)
+    if isinstance(rc, pme.PmeSetup):
+        e = e + pme.reciprocal_energy(rc, None, mu_i, None)
+    elif rc is not None:
+        re_i, im_i = structure_factor(rc, jnp.zeros(mu_i.shape[0]), mu_i, None)
+        e = e + jnp.sum(rc.weight * (re_i**2 + im_i**2))
+    if rc is not None:
+        e = e + self_energy(jnp.zeros(mu_i.shape[0]), mu_i, jnp.zeros((mu_i.shape[0], 3, 3)), alpha)
+    return ONE_4PI_EPS0 * e
+
+
+def solve_induced(
+    pol_energy, polarizability, tol: float, max_iter: int, quadratic=None
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Minimise U(mu) = pol_energy(mu) + sum mu^2/(2 alpha) by preconditioned conjugate gradients.
 
-    ``pol_energy`` is quadratic in mu. Stops when the RMS of alpha times the residual field (the dipole
-    change of one Jacobi step, e nm) is below ``tol``. Returns (mu, number of iterations).
+    ``pol_energy`` is quadratic in mu. ``quadratic`` (optional) is its part that is quadratic in mu alone
+    (no linear term): the conjugate-gradient products then use it and skip the permanent multipoles.
+    Stops when the RMS of alpha times the residual field (the dipole change of one Jacobi step, e nm) is
+    below ``tol``. Returns (mu, number of iterations).
     """
     has = polarizability > 0
     alpha = jnp.where(has, polarizability, 0.0)[:, None]
@@ -287,8 +330,11 @@ def solve_induced(pol_energy, polarizability, tol: float, max_iter: int) -> tupl
     zero = jnp.zeros((polarizability.shape[0], 3))
     g0 = grad(zero)
     field = -g0  # permanent field times ONE_4PI_EPS0 scale, kJ/mol/(e nm)
+    grad_q = jax.grad(quadratic) if quadratic is not None else None
 
     def hess(v):
+        if grad_q is not None:
+            return v * inv_alpha + grad_q(v)
         return v * inv_alpha + grad(v) - g0
 
     mu = alpha * field

@@ -2,7 +2,7 @@
 
 The auxiliary state is the force field's intermolecular neighbour list (its reference positions are what
 a checkpoint keeps); it is updated inside ``jit`` every step and reallocated by the run loop when it
-overflows. The Ewald k-vectors and the dispersion long-range coefficient are fixed at the first box
+overflows. The PME grid (or Ewald k-vectors) and the dispersion long-range coefficient are fixed at the first box
 (adequate for NPT runs whose volume changes by a few percent). Induced dipoles are solved afresh at
 every evaluation by the force field, so none are carried between steps.
 """
