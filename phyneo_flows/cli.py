@@ -100,25 +100,36 @@ def run(
     formulation: Annotated[Path, typer.Argument(help="formulation YAML")],
     profile: Annotated[str, typer.Option(help="quick | standard | paper, or a profile YAML")] = "quick",
     force: Annotated[bool, typer.Option(help="rerun stages already in the database")] = False,
-    until: Annotated[str | None, typer.Option(help="stop after this stage: box | sampling | sapt")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the jobs; run nothing")] = False,
+    until: Annotated[str | None, typer.Option(
+        help="stop after this stage: box | sampling | sapt | fit | md | properties")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the jobs and their resources; run nothing")] = False,
 ) -> None:
-    """Run the workflow for FORMULATION locally, storing every result in the database."""
+    """Run the workflow for FORMULATION locally, storing every result in the database.
+
+    Finished stages are read from the database, not redone; a run that was killed continues where it
+    stopped when the same command is given again."""
     from jobflow import run_locally
 
-    from phyneo_flows.flows import PhyneoElectrolyteMaker
+    from phyneo_flows.flows import STAGES, PhyneoElectrolyteMaker
     from phyneo_flows.formulation import load_formulation
     from phyneo_flows.profiles import load_profile
 
-    if until not in (None, "box", "sampling", "sapt"):
-        raise InputError(f"unknown stage {until!r}", field="--until", fix="use box, sampling or sapt")
+    if until not in (None, *STAGES):
+        raise InputError(f"unknown stage {until!r}", field="--until", fix=f"use one of {', '.join(STAGES)}")
     f = load_formulation(formulation)
-    maker = PhyneoElectrolyteMaker.from_profile(load_profile(profile))
+    prof = load_profile(profile)
     if dry_run:
-        for j in maker.make(f, until=until).jobs:
-            out.print(f"{j.metadata.get('stage', '-'):>9}  {j.name}", highlight=False)
+        maker = PhyneoElectrolyteMaker.from_profile(prof)
+        flow = maker.make(f, until=until)
+        jobs = [j for j, _ in flow.iterflow()]
+        out.print(f"{f.name} with profile {prof.name}: {len(jobs)} jobs", highlight=False)
+        for j in jobs:
+            st = str(j.metadata.get("stage", "-"))
+            out.print(f"{st:>10}  {j.name:<40}  {prof.resources_for(st).describe()}", highlight=False, soft_wrap=True)
         return
     settings = _settings()
+    maker = PhyneoElectrolyteMaker.from_profile(prof, work_dir=str(settings.data_path / "md"))
+    maker.check(f, until=until)
     store = _open_store()
     keys = maker.stage_keys(f, until=until)
     done = {k for k, h in keys.items() if store.query_one({"output.input_hash": h}, properties=["uuid"])}
@@ -152,6 +163,15 @@ def _records(formulation: str | None, job_name: str | None, stage: str | None) -
     return [{k: v for k, v in d.items() if k != "_id"} for d in docs if d.get("output") is not None]
 
 
+def _mentions(output: dict, species: str) -> bool:
+    """Whether a stage's output concerns ``species`` (its species list, its pair type or its properties)."""
+    names = {s.get("name") for s in output.get("species") or [] if isinstance(s, dict)}
+    pt = str(output.get("pair_type") or "")
+    props = {p.get("name") for p in output.get("properties") or []}
+    return species in names or pt.startswith(species + "-") or pt.endswith("-" + species) or (
+        f"diffusion_{species}" in props)
+
+
 def _property_records(records: list[dict], name: str) -> list[dict]:
     """Flatten stored properties named ``name`` into records with the job they came from."""
     rows = []
@@ -172,10 +192,16 @@ def query(
     job: Annotated[str | None, typer.Option("--job", help="job name")] = None,
     stage: Annotated[str | None, typer.Option(help="stage (box, qm, fit, md, properties, ...)")] = None,
     prop: Annotated[str | None, typer.Option("--property", help="a property: density, viscosity, ...")] = None,
+    species: Annotated[str | None, typer.Option(help="only records that concern this species")] = None,
+    generation: Annotated[int | None, typer.Option(help="force-field generation")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
 ) -> None:
     """Print what the database holds (large arrays stay in the data store)."""
     records = _records(formulation, job, stage)
+    if generation is not None:
+        records = [r for r in records if r["output"].get("generation") == generation]
+    if species:
+        records = [r for r in records if _mentions(r["output"], species)]
     if prop:
         rows = _property_records(records, prop)
         if as_json:
@@ -222,7 +248,8 @@ def status() -> None:
     for name, recs in sorted(by_formulation.items()):
         for r in recs:
             completed = str(r.get("completed_at", ""))[:19]
-            table.add_row(name, str(r["output"].get("stage")), "completed", completed)
+            state = "reused" if r["output"].get("reused_from") else "completed"
+            table.add_row(name, str(r["output"].get("stage")), state, completed)
     out.print(table)
 
 

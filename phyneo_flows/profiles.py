@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -32,6 +33,41 @@ class SaptProfile(BaseModel):
     pair_types: list[str] | None = None  # default: every pair of the formulation's species
 
 
+class MDProfile(BaseModel):
+    """The NPT validation run: box size, length, time step, back end (nm, ps, fs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    atoms: int | None = None  # None: MD in the sampling box
+    npt_ps: float = 50.0
+    timestep_fs: float = 1.0
+    backend: Literal["jax"] = "jax"
+    cutoff_nm: float | None = None  # None: the largest the box allows, at most 0.9 nm
+    polarization: Literal["mutual", "direct"] = "mutual"
+    report_interval: int = 10
+    frames_per_chunk: int = 10
+    minimise_iterations: int = 200
+
+
+class StageResources(BaseModel):
+    """What one job of a stage (or a stage class: qm, md, training, default) asks a scheduler for."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpus: int = 1
+    gpus: int = 0
+    memory_mb: int | None = None
+    walltime: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{self.cpus} cpu" + ("s" if self.cpus > 1 else "")]
+        if self.gpus:
+            parts.append(f"{self.gpus} gpu" + ("s" if self.gpus > 1 else ""))
+        if self.memory_mb is not None:
+            parts.append(f"{self.memory_mb} MiB")
+        if self.walltime is not None:
+            parts.append(self.walltime)
+        return ", ".join(parts)
+
+
 class Profile(BaseModel):
     """Sizes and levels of every stage; fields are added as stages arrive."""
 
@@ -40,6 +76,17 @@ class Profile(BaseModel):
     box: BoxProfile = BoxProfile()
     sampling: SamplingProfile = SamplingProfile()
     sapt: SaptProfile = SaptProfile()
+    md: MDProfile = MDProfile()
+    resources: dict[str, StageResources] = {"default": StageResources()}
+
+    def resources_for(self, stage: str) -> StageResources:
+        """The stage's own entry, else its class's (qm: sapt, dft...; md: md, sampling), else default."""
+        from phyneo_flows.cluster.config import STAGE_CLASSES
+
+        for name in (stage, STAGE_CLASSES.get(stage), "default"):
+            if name in self.resources:
+                return self.resources[name]
+        return StageResources()
 
 
 def load_profile(name_or_path: str) -> Profile:

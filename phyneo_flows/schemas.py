@@ -96,3 +96,6 @@ class PropertiesDocument(StageDocument):
 
     stage: str = "properties"
     properties: list[PropertyRecord]
+    skipped: dict[str, str] = Field({}, description="property -> why it was not computed (run too short, ...)")
+    trajectory: str | None = Field(None, description="the H5MD file the properties were computed from")
+    md_job_key: str | None = Field(None, description="input hash of the MD stage that wrote the trajectory")

@@ -1,4 +1,4 @@
-"""The pipeline as far as it goes today: box -> sampling -> SAPT with real psi4 runs (water: small and quick)."""
+"""The QM half of the pipeline: box -> sampling -> SAPT with real psi4 runs (water: small and quick)."""
 
 import json
 
@@ -25,7 +25,9 @@ def test_water_through_sapt_then_a_rerun_returns_at_once(tmp_path, phyneo):
     profile.write_text(TINY)
     formulation = tmp_path / "water.yaml"
     formulation.write_text(WATER)
-    phyneo("run", str(formulation), "--profile", str(profile))
+    refused = phyneo("run", str(formulation), "--profile", str(profile), check=False)  # no MD parameters for water
+    assert refused.returncode == 2 and "--until sapt" in refused.stderr
+    phyneo("run", str(formulation), "--profile", str(profile), "--until", "sapt")
     records = json.loads(phyneo("query", "--stage", "sapt", "--json").stdout)
     assert len(records) == 1 and records[0]["output"]["pair_type"] == "O-O"
     store = connected(get_store(get_settings()))  # the same embedded database, arrays loaded
@@ -37,5 +39,5 @@ def test_water_through_sapt_then_a_rerun_returns_at_once(tmp_path, phyneo):
         assert r["total"] == pytest.approx(r["electrostatics"] + r["exchange"] + r["induction"] + r["dispersion"],
                                            abs=1e-6)
     assert near["exchange"] > far["exchange"] > 0  # exchange repulsion decays with distance
-    again = phyneo("run", str(formulation), "--profile", str(profile))
+    again = phyneo("run", str(formulation), "--profile", str(profile), "--until", "sapt")
     assert "already in the database" in again.stdout
