@@ -1,0 +1,119 @@
+"""Many-body check (issue 6): Li+(EC)n binding energies of the fitted force field against counterpoise-corrected
+HF/aug-cc-pVDZ cluster energies (fixtures/fitting/clusters_li_ec.json, real PySCF runs), and the additivity of
+the pairwise terms against an independent route (the fit's flat pair table).
+
+Slow: each cluster size compiles its own force field (about 4-5 min on 2 busy cores for n = 1..4)."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from phyneo_flows.ff.params import load_params
+from phyneo_flows.fitting.clusters import (
+    PAIRWISE_TERMS,
+    cluster_binding,
+    cluster_molecules,
+    interaction_terms,
+    many_body_check,
+)
+from phyneo_flows.fitting.data import DimerRecord
+from phyneo_flows.fitting.physics import pair_table, short_range, slater_arrays, undamped_dispersion
+
+ROOT = Path(__file__).parents[2]
+CLUSTERS = ROOT / "fixtures/fitting/clusters_li_ec.json"
+PARAMS = ROOT / "fixtures/fitting/params/params.json"
+LEVEL = "hf/aug-cc-pvdz"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params(PARAMS)
+
+
+@pytest.fixture(scope="module")
+def rows(params):
+    return many_body_check(params, CLUSTERS, level=LEVEL)
+
+
+def _hf(n: int) -> float:
+    entry = next(c for c in json.loads(CLUSTERS.read_text())["clusters"] if c["n"] == n)
+    return entry["binding_kj_mol"][LEVEL]
+
+
+@pytest.mark.xfail(strict=True, reason="measured (fitted params.json, Li+-EC SAPT0 scans only): FF underbinds "
+                   "Li+(EC)n by 19.2, 24.5, 27.9, 26.9 % for n = 1..4 (-165.6, -275.2, -333.8, -378.5 vs HF "
+                   "-205.0, -364.6, -462.9, -517.8 kJ/mol); already n = 1 misses, so the gap is the pair fit "
+                   "at 1.8 A, not the many-body terms")
+def test_binding_within_5_percent_of_hf(rows):
+    assert [r["n"] for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        assert abs(r["relative_error"]) <= 0.05, r
+
+
+def test_binding_sign_ordering_and_non_additivity(rows):
+    """What holds: bound, n=1<2<3<4 in magnitude, per-Li-O binding falling with n as in HF; the FF's
+    non-additivity E(n) - n E(1) has HF's sign and is within 25 % of it; the polarisation's many-body part
+    is non-zero, of that sign, and the only non-additive term."""
+    assert [r["n"] for r in rows] == [1, 2, 3, 4]
+    ff = np.array([r["ff_kj_mol"] for r in rows])
+    hf = np.array([_hf(n) for n in (1, 2, 3, 4)])
+    np.testing.assert_allclose([r["reference_kj_mol"] for r in rows], hf)
+    assert np.all(ff < 0) and np.all(np.diff(ff) < 0)
+    per_o_ff, per_o_hf = ff / np.arange(1, 5), hf / np.arange(1, 5)
+    assert np.all(np.diff(per_o_hf) > 0) and np.all(np.diff(per_o_ff) > 0)
+    na_ff, na_hf = ff[1:] - np.arange(2, 5) * ff[0], hf[1:] - np.arange(2, 5) * hf[0]
+    assert np.all(np.sign(na_ff) == np.sign(na_hf))
+    np.testing.assert_allclose(na_ff, na_hf, rtol=0.25)
+    mb = np.array([r["polarization_many_body"] for r in rows])
+    assert mb[0] == 0.0
+    assert np.all(np.abs(mb[1:]) > 1.0) and np.all(np.sign(mb[1:]) == np.sign(na_hf))
+
+
+def _record(a: tuple[str, np.ndarray], b: tuple[str, np.ndarray], symbols: dict[str, list[str]]) -> DimerRecord:
+    return DimerRecord(pair_type=f"{a[0]}-{b[0]}", scan=0, point=0, species_a=a[0], species_b=b[0],
+                       symbols_a=tuple(symbols[a[0]]), symbols_b=tuple(symbols[b[0]]), positions_a_nm=a[1],
+                       positions_b_nm=b[1], charge_a=0, charge_b=0, components_kj_mol={}, closest_contact_a=0.0)
+
+
+def test_pairwise_terms_of_li_ec2_are_sums_of_dimers(params):
+    """Li+(EC)2: every additive term of the cluster's binding equals the sum over its three pairs (Li+-EC1,
+    Li+-EC2, EC1-EC2). Slater terms and damped dispersion of the pairs from the fit's flat pair table
+    (physics.short_range + undamped_dispersion, not the ForceField), electrostatics from each pair alone."""
+    entry = next(c for c in json.loads(CLUSTERS.read_text())["clusters"] if c["n"] == 2)
+    res = cluster_binding(params, entry)
+    mols = cluster_molecules(entry)
+    symbols = {m["name"]: m["symbols"] for m in entry["molecules"]}
+    records = [_record(a, b, symbols) for a, b in combinations(mols, 2)]
+    table = pair_table(params, records)
+    b, a = slater_arrays(params, table.type_keys)
+    sr = short_range(table, jnp.asarray(b), jnp.asarray(a))
+    pairs = {f"slater_{c}": float(jnp.sum(sr[f"slater_{c}"])) for c in
+             ("exchange", "electrostatics", "induction", "dispersion", "dhf")}
+    pairs["dispersion"] = float(jnp.sum(undamped_dispersion(table)) + jnp.sum(sr["damping"]))
+    pairs["electrostatics"] = sum(interaction_terms(params, [x, y])["electrostatics"] for x, y in combinations(mols, 2))
+    assert set(pairs) == set(PAIRWISE_TERMS)
+    for k in PAIRWISE_TERMS:
+        assert res["terms"][k] == pytest.approx(pairs[k], abs=1e-8), k
+    assert abs(res["terms"]["slater_exchange"]) > 1.0 and abs(res["terms"]["electrostatics"]) > 100.0
+    assert res["pairwise_additive"] == pytest.approx(sum(pairs.values()), abs=1e-7)
+
+
+def test_cli_table_json(phyneo, params, tmp_path):
+    """`phyneo fit clusters PARAMS --clusters FILE --json` in a new process gives cluster_binding's n = 1."""
+    data = json.loads(CLUSTERS.read_text())
+    data["clusters"] = [c for c in data["clusters"] if c["n"] == 1]
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(data))
+    out = json.loads(phyneo("fit", "clusters", str(PARAMS), "--clusters", str(path), "--json").stdout)
+    assert [r["n"] for r in out] == [1]
+    direct = cluster_binding(params, data["clusters"][0])["binding_kj_mol"]
+    assert out[0]["ff_kj_mol"] == pytest.approx(direct, abs=1e-6)
+    assert out[0]["reference_kj_mol"] == pytest.approx(_hf(1))
