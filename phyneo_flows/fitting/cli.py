@@ -113,3 +113,25 @@ def report(
         for pt, row in pairs.items():
             parts = ", ".join(f"{c} {row[c]['rmse']:.2f}/{row[c]['mae']:.2f}" for c in row if isinstance(row[c], dict))
             typer.echo(f"  {name:<5} {pt:<12} RMSE/MAE: {parts}")
+
+
+@app.command()
+def clusters(
+    params: Annotated[Path, typer.Argument(help="phyneo-ff parameter file (or a folder with params.json)")],
+    clusters_file: Annotated[Path | None, typer.Option("--clusters", help="cluster JSON (make_clusters.py's; "
+                                                       "default fixtures/fitting/clusters_li_ec.json)")] = None,
+    level: Annotated[str, typer.Option("--level", help="reference level in the file")] = "hf/aug-cc-pvdz",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
+) -> None:
+    """Many-body check: FF binding energies of the clusters (kJ/mol) against the QM reference of the file."""
+    from phyneo_flows.ff.params import load_params
+    from phyneo_flows.fitting.clusters import DEFAULT_CLUSTERS, many_body_check
+
+    rows = many_body_check(load_params(params), clusters_file or DEFAULT_CLUSTERS, level=level)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    typer.echo(f"{'n':>3}{'FF':>11}{level:>20}{'error %':>10}{'pol. many-body':>16}  (kJ/mol)")
+    for r in rows:
+        typer.echo(f"{r['n']:>3}{r['ff_kj_mol']:>11.2f}{r['reference_kj_mol']:>20.2f}"
+                   f"{100 * r['relative_error']:>10.1f}{r['polarization_many_body']:>16.2f}")
