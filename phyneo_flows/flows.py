@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jobflow import Flow, Job, Maker
@@ -37,6 +38,8 @@ STAGES = ("box", "sampling", "sapt", "fit", "md", "properties")
 class PhyneoElectrolyteMaker(Maker):
     """Formulation -> box -> dimers -> SAPT -> (fit) -> MD -> properties.
 
+    ``from_profile`` plugs in the physics fit (``PipelineFitMaker``) when the profile's ``fit.enabled``.
+
     ``with_qm=False`` leaves out the SAPT stage (and the fit, which needs it); ``md_box_maker`` None runs
     MD in the sampling box."""
 
@@ -55,6 +58,17 @@ class PhyneoElectrolyteMaker(Maker):
     def from_profile(cls, profile: Profile, with_qm: bool = True, work_dir: str | None = None,
                      fit_maker: Any = None) -> PhyneoElectrolyteMaker:
         md = profile.md
+        if fit_maker is None and profile.fit.enabled:
+            from phyneo_flows.fitting.pipeline import PipelineFitMaker
+
+            root = Path(__file__).resolve().parent.parent
+            def path(p: str) -> str:
+                return p if Path(p).is_absolute() else str(root / p)
+
+            fit_maker = PipelineFitMaker(
+                known_params=path(profile.fit.known_params) if profile.fit.known_params else None,
+                property_files={s: path(p) for s, p in profile.fit.property_files.items()},
+                fit_settings=dict(profile.fit.settings))
         same_box = md.atoms is None or md.atoms == profile.box.atoms
         return cls(
             box_maker=BoxMaker(n_atoms=profile.box.atoms),

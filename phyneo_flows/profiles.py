@@ -48,6 +48,16 @@ class MDProfile(BaseModel):
     minimise_iterations: int = 200
 
 
+class FitProfile(BaseModel):
+    """The physics fit stage (``phyneo_flows.fitting.pipeline.PipelineFitMaker``); off unless ``enabled``.
+    Relative paths are read from the repository root."""
+
+    enabled: bool = False
+    known_params: str | None = None  # phyneo-ff file of molecules fitted before (frozen, reused)
+    property_files: dict[str, str] = {}  # {species: monomer-properties JSON} for molecules still to fit
+    settings: dict = {}  # FitSettings fields (steps, learning_rate, test_scans, ...)
+
+
 class StageResources(BaseModel):
     """What one job of a stage (or a stage class: qm, md, training, default) asks a scheduler for."""
 
@@ -77,6 +87,7 @@ class Profile(BaseModel):
     sampling: SamplingProfile = SamplingProfile()
     sapt: SaptProfile = SaptProfile()
     md: MDProfile = MDProfile()
+    fit: FitProfile = FitProfile()
     resources: dict[str, StageResources] = {"default": StageResources()}
 
     def resources_for(self, stage: str) -> StageResources:

@@ -23,7 +23,7 @@ def test_dry_run_of_lipf6_standard_lists_every_job_and_its_resources(phyneo):
     species = ["EC", "DMC", "Li+", "PF6-"]
     n_pairs = len(list(itertools.combinations_with_replacement(species, 2)))
     assert stages.count("sapt") == n_pairs == 10
-    assert [s for s in stages if s != "sapt"] == ["box", "sampling", "md", "properties"]
+    assert [s for s in stages if s != "sapt"] == ["box", "sampling", "fit", "md", "properties"]  # profile fit
     assert lines[0].startswith(f"lipf6_ec_dmc with profile standard: {len(rows)} jobs")
     by_stage = dict((r[0], r[1]) for r in rows)
     assert "8 cpus, 16000 MiB, 12:00:00" in by_stage["sapt"]  # the profile's qm class

@@ -20,7 +20,9 @@ from phyneo_flows.schemas import StageDocument, input_hash
 
 
 class SaptPairDocument(StageDocument):
-    """SAPT components (kJ/mol) of every sampled dimer of one pair type; failures are recorded, not lost."""
+    """SAPT components (kJ/mol) of every sampled dimer of one pair type; failures are recorded, not lost.
+    Each row of ``results`` also carries the sampled ``source``, ``closest_contact_a`` and ``dimer`` (the
+    geometry, as the sampling stage stored it) so that a fit can read the SAPT stage alone."""
 
     stage: str = "sapt"
     pair_type: str
@@ -62,7 +64,8 @@ class SaptStageMaker(SaptMaker):
         for r in results:
             item = by_hash.get(r.input_hash, {})
             rows.append(r.model_dump(mode="json") | {"source": item.get("source"),
-                                                     "closest_contact_a": item.get("closest_contact_a")})
+                                                     "closest_contact_a": item.get("closest_contact_a"),
+                                                     "dimer": item.get("dimer")})
         return SaptPairDocument(
             formulation=sampling["formulation"], generation=sampling.get("generation", 0), input_hash=key,
             pair_type=pair_type,

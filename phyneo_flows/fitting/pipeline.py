@@ -1,0 +1,211 @@
+"""The physics fit as the pipeline's fit stage: SAPT stage outputs in, generation-1 parameters out.
+
+``PipelineFitMaker`` fills the ``fit_maker`` slot of ``phyneo_flows.flows.PhyneoElectrolyteMaker`` (see
+docs/pipeline.md): ``key(sapt_keys)`` and ``make(box, sapt, formulation)``. The SAPT rows become
+``DimerRecord``s (``sapt_records``): one scan per pose the sampling stage scanned (its ``source`` less the
+scan contact), points ordered by closest contact; failed or geometry-less rows are skipped and counted.
+Molecules in ``known_params`` are frozen (reused as they are); the rest start from their monomer-property
+files (monatomic ions from ``FREE_IONS``) and their Slater A/B are fitted by ``run_physics_fit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jobflow import Maker, job
+from pydantic import BaseModel, Field
+
+from phyneo_flows.errors import InputError
+from phyneo_flows.fitting.data import COMPONENTS, DimerRecord
+from phyneo_flows.fitting.schemas import FitDocument
+from phyneo_flows.reuse import REUSE_CONFIG, previous
+from phyneo_flows.schemas import input_hash
+
+
+class PipelineFitDocument(FitDocument):
+    """A ``FitDocument`` as the pipeline's report reads it (docs/pipeline.md, "What the report reads").
+
+    ``pair_metrics``: {pair type: {n, n_train, n_test, train_rmse_kj_mol, test_rmse_kj_mol, test_mae_kj_mol,
+    rmse_kj_mol, mae_kj_mol}} on the scored points (total energy; ``rmse``/``mae`` over every split).
+    ``parity``: {pair type: {reference_kj_mol, predicted_kj_mol, split}}, one point per dimer (data store)."""
+
+    generation: int = 1
+    pair_metrics: dict[str, dict[str, float | int]] = {}
+    parity: dict[str, dict[str, list]] = {}
+    n_skipped: int = Field(0, description="SAPT rows left out: failed jobs, missing geometry or components")
+    sapt_keys: list[str] = []
+
+
+def _doc(d: Any) -> dict:
+    return d.model_dump(mode="json") if isinstance(d, BaseModel) else dict(d)
+
+
+def sapt_records(sapt: Sequence[Any]) -> tuple[list[DimerRecord], int]:
+    """(records, number of rows skipped) from SAPT stage outputs (``SaptPairDocument`` or its dict)."""
+    records, skipped = [], 0
+    for doc in map(_doc, sapt):
+        skipped += len(doc.get("failures") or [])
+        poses: dict[str, int] = {}
+        rows = []
+        for row in doc.get("results") or []:
+            dimer = row.get("dimer") or {}
+            comps = {c: row.get(c) for c in COMPONENTS}
+            if "monomer_a" not in dimer or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                   for v in comps.values()):
+                skipped += 1
+                continue
+            source = {k: v for k, v in (row.get("source") or {}).items() if k != "scan_contact_A"}
+            scan = poses.setdefault(json.dumps(source, sort_keys=True, default=str), len(poses))
+            rows.append((scan, row, dimer, comps))
+        by_scan: dict[int, int] = {}
+        for scan, row, dimer, comps in sorted(rows, key=lambda t: (t[0], t[1].get("closest_contact_a") or 0.0)):
+            a, b = dimer["monomer_a"], dimer["monomer_b"]
+            point = by_scan[scan] = by_scan.get(scan, -1) + 1
+            records.append(DimerRecord(
+                pair_type=doc["pair_type"], scan=scan, point=point, species_a=a["name"], species_b=b["name"],
+                symbols_a=tuple(a["symbols"]), symbols_b=tuple(b["symbols"]),
+                positions_a_nm=np.asarray(a["coordinates_nm"], dtype=float),
+                positions_b_nm=np.asarray(b["coordinates_nm"], dtype=float),
+                charge_a=int(a.get("charge", 0)), charge_b=int(b.get("charge", 0)),
+                components_kj_mol={c: float(v) for c, v in comps.items()},
+                closest_contact_a=float(row.get("closest_contact_a") or np.nan),
+                method=row.get("method", doc.get("method", "sapt0")), basis=row.get("basis", doc.get("basis", "")),
+                extra={"source": row.get("source"), "input_hash": row.get("input_hash")}))
+    return records, skipped
+
+
+def _file_hash(path: str | None) -> str | None:
+    if path is None:
+        return None
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else str(path)
+
+
+@dataclass
+class PipelineFitMaker(Maker):
+    """Fit the Slater A/B of the formulation's new molecules to the pipeline's SAPT dimers; reuse known ones.
+
+    ``known_params``: a phyneo-ff file of molecules fitted before (frozen). ``property_files``: {species:
+    monomer-properties JSON} for the molecules still to fit. ``fit_settings``: ``FitSettings`` fields.
+    ``evaluate_known``: when every species is known, still score the known parameters on the dimers (no
+    optimiser; a minute or two of jax compilation on a busy 2-core machine); False returns them as they are."""
+
+    name: str = "physics fit"
+    known_params: str | None = None
+    property_files: dict[str, str] = field(default_factory=dict)
+    fit_settings: dict = field(default_factory=dict)
+    plots: bool = False  # the report draws its own parity plots from ``parity``
+    evaluate_known: bool = True  # all species known: still score them on the dimers (parity, pair_metrics)
+
+    def key(self, sapt_keys: list[str]) -> str:
+        return input_hash("pipeline-physics-fit", sorted(sapt_keys), _file_hash(self.known_params),
+                          {s: _file_hash(p) for s, p in sorted(self.property_files.items())}, self.fit_settings,
+                          self.evaluate_known)
+
+    @job(data=["parity", "parity_png"], config=REUSE_CONFIG, output_schema=PipelineFitDocument)
+    def make(self, box: Any, sapt: list, formulation: dict) -> PipelineFitDocument:  # type: ignore[override]
+        from phyneo_flows.ff.params import load_params
+        from phyneo_flows.fitting.jobs import PhysicsFitMaker, known_molecules
+        from phyneo_flows.fitting.shortrange import FitSettings, run_physics_fit
+        from phyneo_flows.formulation import Formulation
+
+        start = time.perf_counter()
+        docs = [_doc(s) for s in sapt]
+        sapt_keys = [d.get("input_hash", "") for d in docs]
+        key = self.key(sapt_keys)
+        if (done := previous("fit", key)) is not None:
+            return PipelineFitDocument.model_validate(done)
+        form = Formulation.model_validate(formulation)
+        species = [s.name for s in form.species()]
+        settings = FitSettings(**self.fit_settings)
+        known = load_params(self.known_params) if self.known_params else None
+        reused = known_molecules(known, species)
+        if len(reused) < len(species):
+            params = PhysicsFitMaker(known_params=self.known_params,
+                                     property_files=self.property_files)._start_params(species, known)
+        else:
+            params = known
+        params = params.model_copy(update={"molecules": {s: params.molecules[s] for s in species}})
+        records, skipped = sapt_records(docs)
+        records = [r for r in records if r.species_a in params.molecules and r.species_b in params.molecules]
+        common = dict(formulation=form.name, generation=1, input_hash=key, sapt_keys=sapt_keys,
+                      reused_molecules=reused, frozen_molecules=reused, settings=settings.model_dump(),
+                      n_dimers=len(records), n_skipped=skipped)
+        if not records or (len(reused) == len(species) and not self.evaluate_known):
+            if len(reused) < len(species):
+                raise InputError(f"{sorted(set(species) - set(reused))} need a fit but the SAPT stage gave no "
+                                 f"usable dimers ({skipped} skipped)", field="sapt",
+                                 fix="rerun the SAPT stage (its rows need components and the dimer geometry)")
+            return PipelineFitDocument(params=params.model_dump(mode="json"), **common,
+                                       wall_time_s=time.perf_counter() - start, cores=1)
+        if len(reused) == len(species):  # nothing to fit: the known parameters against these dimers only
+            from phyneo_flows.fitting.metrics import pair_metrics, summary
+            from phyneo_flows.fitting.shortrange import fit_short_range
+
+            res = fit_short_range(params, records, frozen=reused, settings=settings)
+            metrics = {name: pair_metrics(res.split[name], res.predictions[name]) for name in res.predictions}
+            summ = summary(res.split["train"], res.split["test"],
+                           res.predictions.get("test", {}).get("total", np.zeros(0)))
+            checks, pngs = {}, {}
+        else:
+            fit = run_physics_fit(params, records, frozen=reused, settings=settings, plots=self.plots)
+            res, metrics, summ, checks, pngs = fit.result, fit.metrics, fit.summary, fit.long_range_check, \
+                fit.parity_png
+        import base64
+
+        return PipelineFitDocument(
+            **common, pairs=summ["pairs"], metrics=metrics, long_range_check=checks,
+            split=res.split_ids(), fitted_molecules=res.fitted_molecules, params=res.params.model_dump(mode="json"),
+            pair_metrics=report_metrics(res.split, res.predictions), parity=parity(res.split, res.predictions),
+            parity_png={k: base64.b64encode(v).decode() for k, v in pngs.items()},
+            wall_time_s=time.perf_counter() - start, cores=1)
+
+
+def report_metrics(split: dict[str, list[DimerRecord]], pred: dict[str, dict[str, np.ndarray]]
+                   ) -> dict[str, dict[str, float | int]]:
+    """Errors of the total per pair type on the scored points (``data.scoring_mask``), flat for the report."""
+    from phyneo_flows.fitting.data import scoring_mask
+
+    out: dict[str, dict[str, float | int]] = {}
+    every: dict[str, list[float]] = {}
+    for name, recs in split.items():
+        if not recs or name not in pred:
+            continue
+        mask = scoring_mask(recs)
+        ref = np.array([r.total for r in recs])
+        for pt in sorted({r.pair_type for r in recs}):
+            sel = np.array([r.pair_type == pt for r in recs])
+            row = out.setdefault(pt, {"n": 0})
+            row["n"] += int(sel.sum())
+            row[f"n_{name}"] = int(sel.sum())
+            d = (pred[name]["total"] - ref)[sel & mask]
+            every.setdefault(pt, []).extend(d.tolist())
+            if d.size:
+                row[f"{name}_rmse_kj_mol"] = float(np.sqrt(np.mean(d ** 2)))
+                if name == "test":
+                    row["test_mae_kj_mol"] = float(np.mean(np.abs(d)))
+    for pt, d in every.items():
+        if d:
+            out[pt]["rmse_kj_mol"] = float(np.sqrt(np.mean(np.square(d))))
+            out[pt]["mae_kj_mol"] = float(np.mean(np.abs(d)))
+    return out
+
+
+def parity(split: dict[str, list[DimerRecord]], pred: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, list]]:
+    """{pair type: {reference_kj_mol, predicted_kj_mol, split}}: the total of every dimer, model vs SAPT."""
+    out: dict[str, dict[str, list]] = {}
+    for name, recs in split.items():
+        for r, p in zip(recs, pred.get(name, {}).get("total", []), strict=False):
+            row = out.setdefault(r.pair_type, {"reference_kj_mol": [], "predicted_kj_mol": [], "split": []})
+            row["reference_kj_mol"].append(r.total)
+            row["predicted_kj_mol"].append(float(p))
+            row["split"].append(name)
+    return out
