@@ -11,6 +11,10 @@ rotation, translation and permutation of like atoms, and go smoothly to zero as 
 Intramolecular features (the per-molecule network): the same radial functions over the atoms of the *same*
 molecule, plus angular functions G4 over pairs of neighbours (zeta, lambda = +-1), one channel per element pair.
 
+Channels may instead be atom classes (``channels="coordination"`` of the residual config): element plus the
+number of covalent bonds inside its own molecule (``coordination_classes``), e.g. the carbonyl O of EC is "O1"
+and its ring O "O2", which a distance-only element channel cannot tell apart.
+
 Everything works on padded arrays: ``z`` holds element indices (-1 for padding), ``mol`` the molecule label of
 each atom (0 or 1 in a dimer), so batches of different sizes share one compiled function.
 """
@@ -68,6 +72,26 @@ def element_indices(symbols: Sequence[str], elements: Sequence[str], where: str 
         raise InputError(f"element(s) {', '.join(missing)} {where}not in the network's elements {tuple(elements)}",
                          field="elements", fix="add them to ResidualConfig.elements and retrain")
     return np.array([lookup[s] for s in symbols], dtype=np.int32)
+
+
+# covalent radii (nm, Cordero et al. 2008) for bond detection inside a molecule
+COVALENT_RADII_NM = {"H": 0.031, "Li": 0.128, "B": 0.084, "C": 0.076, "N": 0.071, "O": 0.066, "F": 0.057,
+                     "P": 0.107, "S": 0.105, "Cl": 0.102, "Na": 0.166, "K": 0.203}
+
+
+def coordination_classes(symbols: Sequence[str], positions_nm, bond_scale: float = 1.25) -> list[str]:
+    """Class label of each atom of one molecule: element and number of bonded atoms, e.g. ``"O1"``, ``"C4"``.
+
+    Two atoms are bonded when closer than ``bond_scale`` times the sum of their covalent radii (nm)."""
+    missing = sorted({s for s in symbols if s not in COVALENT_RADII_NM})
+    if missing:
+        raise InputError(f"no covalent radius for {', '.join(missing)}", field="channels",
+                         fix="use channels='element' or add the radius to features.COVALENT_RADII_NM")
+    x = np.asarray(positions_nm, float).reshape(len(symbols), 3)
+    rad = np.array([COVALENT_RADII_NM[s] for s in symbols])
+    r = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    bonded = (r < bond_scale * (rad[:, None] + rad[None])) & ~np.eye(len(symbols), dtype=bool)
+    return [f"{s}{int(n)}" for s, n in zip(symbols, bonded.sum(1), strict=True)]
 
 
 def _displacements(pos, box):
@@ -143,8 +167,11 @@ def intramolecular_features(pos, z, radial: RadialBasis, angular: AngularBasis, 
     return jnp.concatenate([rad, angf], axis=1)
 
 
-def pad_dimers(records, elements: Sequence[str], n_max: int | None = None):
-    """Padded arrays (pos (D, N, 3), z (D, N), mol (D, N)) of dimer records (monomer a = 0, b = 1)."""
+def pad_dimers(records, elements: Sequence[str], n_max: int | None = None, coordination: bool = False):
+    """Padded arrays (pos (D, N, 3), z (D, N), mol (D, N)) of dimer records (monomer a = 0, b = 1).
+
+    ``z`` indexes ``elements``; with ``coordination`` it indexes atom classes (``coordination_classes`` of each
+    monomer) and ``elements`` lists the classes."""
     n_atoms = [len(r.symbols_a) + len(r.symbols_b) for r in records]
     n_max = max(n_atoms) if n_max is None else n_max
     d = len(records)
@@ -154,7 +181,11 @@ def pad_dimers(records, elements: Sequence[str], n_max: int | None = None):
     for k, r in enumerate(records):
         n = n_atoms[k]
         pos[k, :n] = r.positions_nm
-        z[k, :n] = element_indices(list(r.symbols_a) + list(r.symbols_b), elements, f"of {r.pair_type} ")
+        labels = list(r.symbols_a) + list(r.symbols_b)
+        if coordination:
+            labels = (coordination_classes(r.symbols_a, r.positions_a_nm)
+                      + coordination_classes(r.symbols_b, r.positions_b_nm))
+        z[k, :n] = element_indices(labels, elements, f"of {r.pair_type} ")
         mol[k, :n] = [0] * len(r.symbols_a) + [1] * len(r.symbols_b)
         # padding sits far away so that it is never within the cutoff of anything
         pos[k, n:] = 1e3 + np.arange(n_max - n)[:, None]

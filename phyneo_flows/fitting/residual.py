@@ -4,10 +4,12 @@ The residual energy of a dimer (kJ/mol) is a sum over its atoms i of
 
     s * [ NN(x_i) - NN(x_i^0) ],   x_i = normalised [G_i, onehot(element_i)]
 
-where G_i are the intermolecular radial features of :mod:`phyneo_flows.fitting.features` and x_i^0 the same
+where G_i are the intermolecular radial features of :mod:`phyneo_flows.fitting.features` (one channel per
+element of the partner atoms, or with ``channels="coordination"`` per atom class: element and number of bonds,
+which tells the carbonyl O of a carbonate from its ether O; the one-hot then names the class) and x_i^0 the same
 atom with G = 0, so the residual vanishes exactly (and smoothly) once the molecules are further apart than the
-cutoff. ``s`` is the target scale (RMS residual of the training set). The K members differ in their initial
-weights and in the order they see the data; they are trained at once (stacked parameters, one jit), each with
+cutoff. ``s`` is the target scale (loss-weighted RMS residual of the training set). The K members differ in their
+initial weights and in the order they see the data; they are trained at once (stacked parameters, one jit), each with
 its own early stopping on the validation split. The ensemble mean is the prediction, the standard deviation
 over members its uncertainty.
 
@@ -44,6 +46,7 @@ from phyneo_flows.fitting.data import DimerRecord, scoring_mask  # noqa: E402
 from phyneo_flows.fitting.features import (  # noqa: E402
     DEFAULT_ELEMENTS,
     RadialBasis,
+    coordination_classes,
     element_indices,
     intermolecular_features,
     pad_dimers,
@@ -66,6 +69,14 @@ class ResidualConfig(BaseModel):
     hidden: tuple[int, ...] = Field((32, 32), description="hidden layer widths")
     activation: Literal["tanh", "silu", "softplus"] = "tanh"
     elements: tuple[str, ...] = DEFAULT_ELEMENTS
+    channels: Literal["element", "coordination"] = Field(
+        "element", description="feature channels and atom one-hot: by element, or by atom class (element and "
+                               "number of bonds in its molecule, features.coordination_classes)")
+    classes: tuple[str, ...] | None = Field(
+        None, description="the atom classes of channels='coordination' (filled from the training data)")
+    species_classes: dict[str, tuple[str, ...]] | None = Field(
+        None, description="class of each atom of each species, in the order of its SAPT monomer (filled from the "
+                          "training data; energy_term reads it)")
     cutoff_nm: float = Field(0.6, gt=0.0, le=2.0)
     r_min_nm: float = Field(0.1, gt=0.0)
     n_radial: int = Field(10, ge=1, le=64)
@@ -108,8 +119,18 @@ class ResidualConfig(BaseModel):
         return RadialBasis(cutoff=self.cutoff_nm, n_radial=self.n_radial, r_min=self.r_min_nm)
 
     @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The feature channels: the elements, or the atom classes with channels='coordination'."""
+        if self.channels == "element":
+            return self.elements
+        if not self.classes:
+            raise InputError("channels='coordination' without classes", field="classes",
+                             fix="let train_residual fill them from the data, or list them")
+        return self.classes
+
+    @property
     def n_features(self) -> int:
-        return len(self.elements) * self.n_radial
+        return len(self.channel_names) * self.n_radial
 
     def applies(self, name_a: str, name_b: str, charge_a: float, charge_b: float) -> bool:
         """Whether a molecule pair is one the network covers."""
@@ -190,7 +211,7 @@ class ResidualEnsemble:
         self.norm = norm
         self.history = history or {}
         self._basis = config.basis()
-        self._ne = len(config.elements)
+        self._ne = len(config.channel_names)
 
     # -- dimers ------------------------------------------------------------------------------------------
     def residual_members(self, records: Sequence[DimerRecord]) -> np.ndarray:
@@ -199,7 +220,8 @@ class ResidualEnsemble:
         mask = select(records, self.config)
         if mask.any():
             sub = [r for r, m in zip(records, mask, strict=True) if m]
-            pos, z, mol = pad_dimers(sub, self.config.elements)
+            pos, z, mol = pad_dimers(sub, self.config.channel_names,
+                                     coordination=self.config.channels == "coordination")
             g = _features(jnp.asarray(pos), jnp.asarray(z), jnp.asarray(mol), self._basis, self._ne)
             out[:, mask] = np.asarray(_member_energies_jit(self.model, self.norm, g, jnp.asarray(z), self._ne))
         return out
@@ -226,7 +248,7 @@ class ResidualEnsemble:
         if len(molecule_names) != n_mol:
             raise InputError(f"{len(molecule_names)} molecule names for {n_mol} molecules", field="molecule_names")
         charges = np.zeros(n_mol) if molecule_charges is None else np.asarray(molecule_charges, float)
-        z_all = element_indices(list(symbols), self.config.elements)
+        z_all = self._channel_indices(list(symbols), mol_of, molecule_names)
         atoms = [np.nonzero(mol_of == m)[0] for m in range(n_mol)]
         pairs = [(a, b) for a in range(n_mol) for b in range(a + 1, n_mol)
                  if self.config.applies(molecule_names[a], molecule_names[b], charges[a], charges[b])]
@@ -259,6 +281,23 @@ class ResidualEnsemble:
 
         return energy
 
+    def _channel_indices(self, symbols, mol_of, molecule_names) -> np.ndarray:
+        if self.config.channels == "element":
+            return element_indices(symbols, self.config.elements)
+        table = self.config.species_classes or {}
+        labels: list[str] = [""] * len(symbols)
+        for m, name in enumerate(molecule_names):
+            atoms = np.nonzero(mol_of == m)[0]
+            cls = table.get(name)
+            if cls is None or len(cls) != len(atoms) or any(
+                    c.rstrip("0123456789") != symbols[i] for c, i in zip(cls, atoms, strict=True)):
+                raise InputError(f"molecule {m} ({name}, {[symbols[i] for i in atoms]}) is not a species the "
+                                 f"network knows the atom classes of ({sorted(table)})", field="molecule_names",
+                                 fix="order its atoms as in the SAPT monomer, or train with channels='element'")
+            for c, i in zip(cls, atoms, strict=True):
+                labels[i] = c
+        return element_indices(labels, self.config.channel_names)
+
     def energy(self, positions_nm, symbols: Sequence[str], molecule_index: Sequence[int],
                molecule_names: Sequence[str], molecule_charges: Sequence[float] | None = None, box=None):
         """Ensemble-mean residual energy (kJ/mol, a JAX scalar) of a system; see :meth:`energy_term`."""
@@ -287,7 +326,7 @@ def load_ensemble(directory: str | Path) -> ResidualEnsemble:
     meta = json.loads((d / ENSEMBLE_META).read_text())
     config = ResidualConfig(**meta["config"])
     arrays = np.load(d / ENSEMBLE)
-    template = init_members(config, config.n_features + len(config.elements))
+    template = init_members(config, config.n_features + len(config.channel_names))
     model = _fill(template, [arrays[f"w{k:03d}"] for k in range(_n_leaves(template))])
     norm = Normaliser(jnp.asarray(arrays["mean"]), jnp.asarray(arrays["scale"]), float(meta["target_scale"]))
     return ResidualEnsemble(config, model, norm, meta.get("history"))
@@ -346,8 +385,8 @@ def _prepare(records, baseline, config, n_max, where):
                          field="pair_types", fix="check the pair types against the data")
     base = _baseline(baseline, len(records), f"baseline_{where}")[sel]
     recs = [r for r, m in zip(records, sel, strict=True) if m]
-    pos, z, mol = pad_dimers(recs, config.elements, n_max)
-    g = _features(jnp.asarray(pos), jnp.asarray(z), jnp.asarray(mol), config.basis(), len(config.elements))
+    pos, z, mol = pad_dimers(recs, config.channel_names, n_max, coordination=config.channels == "coordination")
+    g = _features(jnp.asarray(pos), jnp.asarray(z), jnp.asarray(mol), config.basis(), len(config.channel_names))
     target = np.array([r.total for r in recs]) - base
     weight = np.where(scoring_mask(recs), 1.0, config.unscored_weight)
     return np.asarray(g), z, target, weight
@@ -415,14 +454,16 @@ def train_residual(train: Sequence[DimerRecord], val: Sequence[DimerRecord], bas
     same configuration and data found there is resumed. ``on_epoch(epoch, info)`` is called after each epoch.
     """
     config = config or ResidualConfig()
-    ne = len(config.elements)
+    if config.channels == "coordination" and (config.classes is None or config.species_classes is None):
+        config = with_classes(config, [r for r in list(train) + list(val) if select([r], config)[0]])
+    ne = len(config.channel_names)
     n_max = max(len(r.symbols_a) + len(r.symbols_b) for r in list(train) + list(val))
     g_tr, z_tr, y_tr, w_tr = _prepare(train, baseline_train, config, n_max, "train")
     g_va, z_va, y_va, w_va = _prepare(val, baseline_val, config, n_max, "val")
     real = z_tr >= 0
     mean = g_tr[real].mean(0)
     scale = g_tr[real].std(0) + 1e-3 * (g_tr[real].std(0).max() + 1e-12)
-    target_scale = float(np.sqrt(np.mean(y_tr**2)) or 1.0)
+    target_scale = float(np.sqrt(np.sum(w_tr * y_tr**2) / max(np.sum(w_tr), 1e-12)) or 1.0)  # loss-weighted RMS
     norm = Normaliser(jnp.asarray(mean), jnp.asarray(scale), target_scale)
     data = _Data(jnp.asarray(g_tr), jnp.asarray(z_tr), jnp.asarray(y_tr / target_scale), jnp.asarray(w_tr))
     vdata = (jnp.asarray(g_va), jnp.asarray(z_va), jnp.asarray(y_va), jnp.asarray(w_va))
@@ -474,6 +515,22 @@ def train_residual(train: Sequence[DimerRecord], val: Sequence[DimerRecord], bas
                "val_rmse": state["val_rmse"], "seconds": state["seconds"], "n_train": int(len(y_tr)),
                "n_val": int(len(y_va)), "device": str(jax.devices()[0].platform)}
     return ResidualEnsemble(config, eqx.combine(best, static), norm, history)
+
+
+def with_classes(config: ResidualConfig, records: Sequence[DimerRecord]) -> ResidualConfig:
+    """``config`` with ``classes`` and ``species_classes`` (what it lacks of them) read from the monomers."""
+    species: dict[str, tuple[str, ...]] = {}
+    for r in records:
+        for name, sym, pos in ((r.species_a, r.symbols_a, r.positions_a_nm), (r.species_b, r.symbols_b,
+                                                                             r.positions_b_nm)):
+            species.setdefault(name, tuple(coordination_classes(sym, pos)))
+    classes = tuple(sorted({c for cls in species.values() for c in cls}))
+    update = {}
+    if config.classes is None:
+        update["classes"] = classes
+    if config.species_classes is None:
+        update["species_classes"] = species
+    return ResidualConfig(**(config.model_dump() | update))
 
 
 def _keep_best(best, params, improved):
