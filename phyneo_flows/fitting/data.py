@@ -127,7 +127,8 @@ def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans
         scans = sorted({r.scan for r in records if r.pair_type == pt})
         test = set(scans[len(scans) - test_scans:]) if len(scans) > test_scans else set()
         rest = [s for s in scans if s not in test]
-        val = set(rng.choice(rest, size=min(val_scans, max(len(rest) - 1, 0)), replace=False).tolist()) if rest else set()
+        n_val = min(val_scans, max(len(rest) - 1, 0))
+        val = set(rng.choice(rest, size=n_val, replace=False).tolist()) if rest else set()
         for r in records:
             if r.pair_type != pt:
                 continue
