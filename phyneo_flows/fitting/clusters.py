@@ -18,7 +18,6 @@ term of the model is pairwise additive.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from itertools import combinations
 from pathlib import Path
@@ -28,22 +27,15 @@ import numpy as np
 from phyneo_flows.errors import InputError
 from phyneo_flows.ff.model import TERMS, FFSettings, ForceField
 from phyneo_flows.ff.params import ForceFieldParams
+from phyneo_flows.fitting.physics import cached_forcefield
 
 DEFAULT_LEVEL = "hf/aug-cc-pvdz"
 DEFAULT_CLUSTERS = Path(__file__).resolve().parents[2] / "fixtures" / "fitting" / "clusters_li_ec.json"
 PAIRWISE_TERMS = tuple(t for t in TERMS if t not in ("polarization", "dispersion_lrc", "bonded"))
 
-_FF_CACHE: dict[str, ForceField] = {}
-
-
 def _forcefield(params: ForceFieldParams, names: tuple[str, ...]) -> ForceField:
     """One ForceField (and its compiled energy) per parameter set and molecule list."""
-    key = hashlib.sha256((params.model_dump_json() + "|" + ",".join(names)).encode()).hexdigest()
-    if key not in _FF_CACHE:
-        if len(_FF_CACHE) > 32:
-            _FF_CACHE.clear()
-        _FF_CACHE[key] = ForceField(params, list(names), FFSettings())
-    return _FF_CACHE[key]
+    return cached_forcefield(params.model_dump_json() + "|" + ",".join(names), params, names, FFSettings())
 
 
 def _terms(params: ForceFieldParams, names: tuple[str, ...], positions_nm: np.ndarray) -> dict[str, float]:

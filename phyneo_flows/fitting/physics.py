@@ -65,13 +65,21 @@ _FF_CACHE: dict[str, ForceField] = {}
 def _forcefield(params: ForceFieldParams, names: list[str], settings: FFSettings) -> ForceField:
     """A ForceField for ``names``, reused (with its compiled functions) while the long-range parameters and
     settings are the same: the Slater A/B a fit changes do not enter ``long_range``."""
-    import hashlib
     import json
 
     lr = {m: {"symbols": params.molecule(m).symbols, "frames": [f.model_dump() for f in params.molecule(m).frames],
               "types": {t: {k: getattr(v, k).model_dump() for k in _LR_KEYS}
                         for t, v in params.molecule(m).types.items()}} for m in names}
-    key = hashlib.sha256(json.dumps([lr, names, settings.model_dump()], sort_keys=True).encode()).hexdigest()
+    return cached_forcefield(json.dumps([lr, names, settings.model_dump()], sort_keys=True), params, names, settings)
+
+
+def cached_forcefield(identity: str, params: ForceFieldParams, names: Sequence[str],
+                      settings: FFSettings) -> ForceField:
+    """The ForceField (with its compiled functions) stored under ``identity``, the text of whatever the
+    caller's energies depend on; built on first use. At most 33 are kept."""
+    import hashlib
+
+    key = hashlib.sha256(identity.encode()).hexdigest()
     if key not in _FF_CACHE:
         if len(_FF_CACHE) > 32:
             _FF_CACHE.clear()
