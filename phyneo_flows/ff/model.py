@@ -274,9 +274,7 @@ class ForceField:
             valid = i < self.n
             i = jnp.where(valid, i, 0)
             j = jnp.where(valid, j, 1)
-            d = pos[j] - pos[i]
-            f = d @ jnp.linalg.inv(box)
-            d = (f - jnp.round(f)) @ box
+            d = nl.minimum_image(pos[j] - pos[i], box)
             r2 = jnp.sum(d * d, -1)
             ok = valid & (r2 < st.cutoff**2)
             r = jnp.sqrt(jnp.where(ok, r2, 1.0))

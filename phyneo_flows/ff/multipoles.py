@@ -28,6 +28,7 @@ import numpy as np
 from jax.scipy.special import erfc
 
 from phyneo_flows.ff import pme
+from phyneo_flows.ff.neighbors import minimum_image
 from phyneo_flows.units import ONE_4PI_EPS0
 
 SQRT_PI = float(np.sqrt(np.pi))
@@ -193,11 +194,7 @@ class PairGeom:
 
 
 def pair_geometry(positions, box, i, j, valid, cutoff, alpha, pol, thole) -> PairGeom:
-    s = positions[j] - positions[i]
-    if box is not None:
-        inv = jnp.linalg.inv(box)
-        f = s @ inv
-        s = (f - jnp.round(f)) @ box
+    s = minimum_image(positions[j] - positions[i], box)
     r2 = jnp.sum(s * s, -1)
     ok = valid & (r2 < cutoff * cutoff) if cutoff is not None else valid
     r = jnp.sqrt(jnp.where(ok, r2, 1.0))

@@ -30,12 +30,18 @@ class NeighborList:
         return int(self.pairs.shape[0])
 
 
+def minimum_image(d, box):
+    """Displacements ``d`` (..., 3) wrapped to their nearest periodic image in ``box`` (rows are the box
+    vectors, nm); ``box=None`` leaves them as they are."""
+    if box is None:
+        return d
+    f = d @ jnp.linalg.inv(box)
+    return (f - jnp.round(f)) @ box
+
+
 def _candidates(positions, box, mol, reach):
     n = positions.shape[0]
-    d = positions[None, :, :] - positions[:, None, :]
-    inv = jnp.linalg.inv(box)
-    f = d @ inv
-    d = (f - jnp.round(f)) @ box
+    d = minimum_image(positions[None, :, :] - positions[:, None, :], box)
     r2 = jnp.sum(d * d, -1)
     iu = jnp.arange(n)
     return (iu[:, None] < iu[None, :]) & (mol[:, None] != mol[None, :]) & (r2 < reach * reach)
@@ -58,9 +64,7 @@ def build(positions, box, mol, reach: float, capacity: int, n_builds=0) -> Neigh
 
 
 def needs_rebuild(nbrs: NeighborList, positions, box, skin: float):
-    d = positions - nbrs.reference
-    f = d @ jnp.linalg.inv(box)
-    d = (f - jnp.round(f)) @ box
+    d = minimum_image(positions - nbrs.reference, box)
     return jnp.max(jnp.sum(d * d, -1)) > (0.5 * skin) ** 2
 
 

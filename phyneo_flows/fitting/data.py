@@ -66,6 +66,11 @@ class DimerRecord:
         return np.concatenate([self.positions_a_nm, self.positions_b_nm])
 
     @property
+    def targeted(self) -> bool:
+        """A hand-placed geometry (``source.targeted``): always training data, see ``split_by_scan``."""
+        return bool(self.extra.get("source", {}).get("targeted", False))
+
+    @property
     def scan_id(self) -> tuple[str, int]:
         return (self.pair_type, self.scan)
 
@@ -119,10 +124,17 @@ def load_dimers(paths: str | Path | Iterable[str | Path], pair_types: Sequence[s
 def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans: int = 1,
                   seed: int = 0) -> dict[str, list[DimerRecord]]:
     """train / val / test with whole scans held out: per pair type, ``test_scans`` scans (the highest scan
-    numbers, so that data added later never moves a scan into the test set) go to test and ``val_scans``
-    randomly chosen ones of the rest to validation."""
+    numbers) go to test and ``val_scans`` randomly chosen ones of the rest to validation.
+
+    Targeted scans (``source.targeted``, e.g. ``fixtures/fitting/make_sapt_targeted.py``: geometries chosen
+    by hand where the sampled scans leave a gap) are always training data and do not take part in the
+    choice, so adding them leaves the split of the sampled scans as it was."""
     rng = np.random.default_rng(seed)
     split: dict[str, list[DimerRecord]] = {"train": [], "val": [], "test": []}
+    for r in records:
+        if r.targeted:
+            split["train"].append(r)
+    records = [r for r in records if not r.targeted]
     for pt in sorted({r.pair_type for r in records}):
         scans = sorted({r.scan for r in records if r.pair_type == pt})
         test = set(scans[len(scans) - test_scans:]) if len(scans) > test_scans else set()

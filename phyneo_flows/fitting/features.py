@@ -32,6 +32,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from phyneo_flows.errors import InputError  # noqa: E402
+from phyneo_flows.ff.neighbors import minimum_image  # noqa: E402
 
 DEFAULT_ELEMENTS = ("H", "Li", "C", "O", "F", "P")
 
@@ -95,11 +96,7 @@ def coordination_classes(symbols: Sequence[str], positions_nm, bond_scale: float
 
 
 def _displacements(pos, box):
-    d = pos[None, :, :] - pos[:, None, :]
-    if box is not None:
-        f = d @ jnp.linalg.inv(box)
-        d = (f - jnp.round(f)) @ box
-    return d
+    return minimum_image(pos[None, :, :] - pos[:, None, :], box)
 
 
 def _safe_norm(d, ok):

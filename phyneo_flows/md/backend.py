@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phyneo_flows.ff.neighbors import minimum_image
 from phyneo_flows.md.integrators import Integrator, MDConfig, MDState, state_from_numpy, state_to_numpy
 from phyneo_flows.md.potential import Potential
 
@@ -50,9 +51,7 @@ def min_intermolecular_distance(positions, box, mol):
     n = positions.shape[0]
 
     def row(i):
-        d = positions - positions[i]
-        f = d @ jnp.linalg.inv(box)
-        d = (f - jnp.round(f)) @ box
+        d = minimum_image(positions - positions[i], box)
         r2 = jnp.where(mol != mol[i], jnp.sum(d * d, -1), jnp.inf)
         j = jnp.argmin(r2)
         return r2[j], j

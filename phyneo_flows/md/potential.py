@@ -23,6 +23,8 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from phyneo_flows.ff.neighbors import minimum_image  # noqa: E402
+
 
 def _no_aux(positions, box):
     return None
@@ -118,10 +120,7 @@ def lennard_jones(
 
     def energy(positions, box):
         n = positions.shape[0]
-        d = positions[None, :, :] - positions[:, None, :]
-        inv = jnp.linalg.inv(box)
-        f = d @ inv
-        d = (f - jnp.round(f)) @ box
+        d = minimum_image(positions[None, :, :] - positions[:, None, :], box)
         r2 = jnp.sum(d * d, -1)
         mask = (jnp.arange(n)[:, None] < jnp.arange(n)[None, :]) & (r2 < rc * rc)
         r2s = jnp.where(mask, r2, 1.0)
