@@ -1,7 +1,7 @@
 """MD speed of each back end on the LiPF6/EC:DMC box, in one process, printed as JSON lines.
 
     python benchmarks/md.py [--atoms 1300] [--device auto|cpu|gpu] [--backends jax openmm]
-        [--time-limit 300] [--max-steps 2000] [--warmup-chunks 0] [--induced-tolerance 1e-5] [--box-file box.npz]
+        [--formulation workflows/lipf6_ec_dmc.yaml] [--time-limit 300] [--max-steps 2000] [--warmup-chunks 0] [--induced-tolerance 1e-5] [--box-file box.npz]
         [--save-box box.npz] [--nve-steps 0] [--nve-time-limit 600] [--lj]
 
 The box is ``build_box(workflows/lipf6_ec_dmc.yaml, n_atoms, seed=1)`` with the literature parameters of
@@ -81,7 +81,7 @@ def load_box(args):
     from phyneo_flows.chem import build_box
     from phyneo_flows.formulation import load_formulation
 
-    b = build_box(load_formulation(ROOT / "workflows" / "lipf6_ec_dmc.yaml"), n_atoms=args.atoms, seed=1)
+    b = build_box(load_formulation(ROOT / args.formulation), n_atoms=args.atoms, seed=1)
     names, pos, box = list(b.molecule_species), np.asarray(b.positions_nm), np.eye(3) * float(b.box_nm)
     if args.save_box:
         np.savez(args.save_box, names=np.array(names), positions=pos, box=box)
@@ -242,6 +242,8 @@ def lj(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--atoms", type=int, default=1300)
+    ap.add_argument("--formulation", default="workflows/lipf6_ec_dmc.yaml",
+                    help="any formulation of EC, DMC, LiPF6 (the literature parameters cover those)")
     ap.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     ap.add_argument("--backends", nargs="+", choices=["jax", "openmm"], default=["jax", "openmm"])
     ap.add_argument("--time-limit", type=float, default=300.0, help="timed seconds per back end (after setup)")

@@ -88,7 +88,7 @@ def _record(obj: dict, where: str) -> DimerRecord:
             charge_a=int(a.get("charge", 0)), charge_b=int(b.get("charge", 0)),
             components_kj_mol=comps, closest_contact_a=float(obj.get("closest_contact_a", np.nan)),
             method=obj.get("method", "sapt0"), basis=obj.get("basis", ""),
-            extra={k: obj[k] for k in ("source", "engine", "wall_time_s") if k in obj})
+            extra={k: obj[k] for k in ("source", "engine", "wall_time_s", "psivars_hartree") if k in obj})
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{where}: not a SAPT-labelled dimer ({exc!r})", field="dimers",
                          fix="each line needs pair_type, monomer_a/b (symbols, coordinates_nm, charge, name) "

@@ -34,6 +34,7 @@ from phyneo_flows.ff.model import FFSettings, ForceField
 from phyneo_flows.ff.pairwise import dispersion_pair, slater_pair
 from phyneo_flows.ff.params import SLATER_COMPONENTS, ForceFieldParams
 from phyneo_flows.fitting.data import DimerRecord
+from phyneo_flows.units import HARTREE_TO_KJ_MOL
 
 SAPT_COMPONENTS = ("electrostatics", "exchange", "induction", "delta_hf", "dispersion")
 
@@ -245,3 +246,53 @@ def predict(params: ForceFieldParams, records: Sequence[DimerRecord], settings: 
 def sapt_array(records: Sequence[DimerRecord], component: str) -> np.ndarray:
     """One SAPT component of each dimer (kJ/mol)."""
     return np.array([r.components_kj_mol[component] for r in records])
+
+
+IND20_PSIVAR = "SAPT IND20,R ENERGY"
+
+
+def ind20(records: Sequence[DimerRecord]) -> np.ndarray:
+    """SAPT0's second-order induction without exchange, Ind20,r (kJ/mol), of each dimer: the part of psi4's
+    induction that a classical polarisation model describes (exchange-induction and delta-HF go to the
+    Slater terms). NaN where the record keeps no psi4 variables (``psivars_hartree``)."""
+    return np.array([r.extra.get("psivars_hartree", {}).get(IND20_PSIVAR, np.nan) * HARTREE_TO_KJ_MOL
+                     for r in records])
+
+
+def with_thole(params: ForceFieldParams, species: str, value: float, source: str) -> ForceFieldParams:
+    """``params`` with the Thole ``a`` of every atom type of ``species`` set to ``value``."""
+    d = params.model_dump()
+    for t in d["molecules"][species]["types"].values():
+        t["thole"] = {"value": float(value), "unit": "1", "source": source}
+    return type(params).model_validate(d)
+
+
+def fit_ion_thole(params: ForceFieldParams, records: Sequence[DimerRecord], species: str,
+                  grid: Sequence[float] = tuple(np.geomspace(0.005, 0.39, 17)),
+                  settings: FFSettings | None = None) -> tuple[ForceFieldParams, dict]:
+    """Fit the Thole ``a`` of an ion (``species``) to SAPT0 Ind20,r of its dimers (those with psi4 variables).
+
+    AMOEBA damping pairs atoms i, j with min(a_i, a_j) and the width (alpha_i alpha_j)^(1/6); a hard ion's
+    tiny polarisability makes that width so small that the ion's field on its neighbours is barely damped at
+    contact, and the induced dipoles, hence the many-body polarisation of Li+(solvent)n, come out far too
+    large (a pairwise Slater term can fix the dimer, never the many-body part). Lowering the ion's own ``a``
+    damps only the pairs that involve the ion. Grid search (one compile per value): the value whose
+    polarisation has the least RMSE to Ind20,r. Returns the new parameters and a report."""
+    use = [r for r in records if species in (r.species_a, r.species_b)
+           and IND20_PSIVAR in r.extra.get("psivars_hartree", {})]
+    if not use:
+        raise InputError(f"no {species} dimer with psi4's {IND20_PSIVAR!r}", field="dimers",
+                         fix="rerun the dimers with fixtures/fitting/make_sapt_targeted.py (it keeps psivars)")
+    target = ind20(use)
+    rows = []
+    for a in grid:
+        trial = with_thole(params, species, a, "trial")
+        pol = long_range(trial, use, settings)["polarization"]
+        rows.append({"thole": float(a), "rmse_kj_mol": float(np.sqrt(np.mean((pol - target) ** 2)))})
+    best = min(rows, key=lambda r: r["rmse_kj_mol"])
+    before = float(np.sqrt(np.mean((long_range(params, use, settings)["polarization"] - target) ** 2)))
+    source = (f"fitted to SAPT0 Ind20,r of {len(use)} {species} dimers ({IND20_PSIVAR}; grid "
+              f"{min(grid):.3g}-{max(grid):.3g}): RMSE {before:.1f} -> {best['rmse_kj_mol']:.1f} kJ/mol")
+    return with_thole(params, species, best["thole"], source), {
+        "species": species, "n_dimers": len(use), "thole": best["thole"], "rmse_before_kj_mol": before,
+        "rmse_kj_mol": best["rmse_kj_mol"], "grid": rows}

@@ -326,20 +326,32 @@ def load_ensemble(directory: str | Path) -> ResidualEnsemble:
     meta = json.loads((d / ENSEMBLE_META).read_text())
     config = ResidualConfig(**meta["config"])
     arrays = np.load(d / ENSEMBLE)
-    template = init_members(config, config.n_features + len(config.channel_names))
-    model = _fill(template, [arrays[f"w{k:03d}"] for k in range(_n_leaves(template))])
+    # shapes only: initialising K real networks just to overwrite them costs a minute of tracing on a busy CPU
+    template = eqx.filter_eval_shape(init_members, config, config.n_features + len(config.channel_names))
+    model = _fill(template, arrays)
     norm = Normaliser(jnp.asarray(arrays["mean"]), jnp.asarray(arrays["scale"]), float(meta["target_scale"]))
     return ResidualEnsemble(config, model, norm, meta.get("history"))
 
 
-def _n_leaves(model) -> int:
-    return len(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+def _fill(template, arrays):
+    """The model whose array leaves (``jax.ShapeDtypeStruct`` in ``template``) are ``arrays["w000"]``, ... in the
+    order :meth:`ResidualEnsemble.save` wrote them."""
+    def is_shape(x):
+        return isinstance(x, jax.ShapeDtypeStruct)
 
-
-def _fill(template, leaves):
-    params, static = eqx.partition(template, eqx.is_inexact_array)
-    treedef = jax.tree_util.tree_structure(params)
-    return eqx.combine(jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in leaves]), static)
+    leaves, treedef = jax.tree_util.tree_flatten(template, is_leaf=is_shape)
+    filled, k = [], 0
+    for leaf in leaves:
+        if is_shape(leaf):
+            value = arrays[f"w{k:03d}"]
+            if value.shape != leaf.shape:
+                raise InputError(f"saved weight w{k:03d} has shape {value.shape}, the config wants {leaf.shape}",
+                                 field="directory", fix="ensemble.npz and ensemble.json come from different saves")
+            filled.append(jnp.asarray(value, dtype=leaf.dtype))
+            k += 1
+        else:
+            filled.append(leaf)
+    return jax.tree_util.tree_unflatten(treedef, filled)
 
 
 @eqx.filter_jit
