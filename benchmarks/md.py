@@ -1,7 +1,8 @@
 """MD speed of each back end on the LiPF6/EC:DMC box, in one process, printed as JSON lines.
 
     python benchmarks/md.py [--atoms 1300] [--device auto|cpu|gpu] [--backends jax openmm]
-        [--formulation workflows/lipf6_ec_dmc.yaml] [--time-limit 300] [--max-steps 2000] [--warmup-chunks 0] [--induced-tolerance 1e-5] [--box-file box.npz]
+        [--formulation workflows/lipf6_ec_dmc.yaml]
+        [--time-limit 300] [--max-steps 2000] [--warmup-chunks 0] [--induced-tolerance 1e-5] [--box-file box.npz]
         [--save-box box.npz] [--nve-steps 0] [--nve-time-limit 600] [--lj]
 
 The box is ``build_box(workflows/lipf6_ec_dmc.yaml, n_atoms, seed=1)`` with the literature parameters of
@@ -123,7 +124,7 @@ def hybrid(args, jax_device: str) -> None:
         ensemble="nvt", timestep_ps=0.001, temperature_k=298.15, report_interval=args.chunk_steps, frames_per_chunk=1
     )
     system = {
-        "system": f"LiPF6/EC:DMC {len(pos)} atoms",
+        "system": f"{Path(args.formulation).stem} {len(pos)} atoms",
         "box_nm": round(length, 3),
         "cutoff_nm": st.cutoff,
         "alpha_per_nm": round(st.alpha(), 4),
@@ -192,7 +193,7 @@ def nve_drift(nvt, ff, cfg, n_steps: int, time_limit: float, kb: float, device: 
     slope = np.polyfit(t, e, 1)[0]  # kJ/mol/ps
     emit(
         {
-            "nve": f"LiPF6/EC:DMC {len(nve.masses)} atoms",
+            "nve": f"{len(nve.masses)} atoms",
             "device": device,
             "ps": round(float(t[-1] - t[0]), 3),
             "mean_temperature_k": round(float(temp.mean()), 2),
