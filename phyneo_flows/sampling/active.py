@@ -41,28 +41,15 @@ type) count as one pose: the second is not chosen."""
 _MIN_BATCH = 16
 
 
-@dataclass(frozen=True)
-class _Unlabelled:
-    """A dimer as the ensemble reads one (names, charges, geometry) without SAPT energies."""
+def _unlabelled(d: Dimer | DimerRecord) -> DimerRecord:
+    """A dimer as the ensemble reads one (names, charges, geometry), with no SAPT energies."""
+    from phyneo_flows.fitting.data import DimerRecord
 
-    pair_type: str
-    species_a: str
-    species_b: str
-    symbols_a: tuple[str, ...]
-    symbols_b: tuple[str, ...]
-    positions_a_nm: np.ndarray
-    positions_b_nm: np.ndarray
-    charge_a: int
-    charge_b: int
-
-    @classmethod
-    def of(cls, d: Dimer | DimerRecord) -> _Unlabelled:
-        return cls(d.pair_type, d.species_a, d.species_b, tuple(d.symbols_a), tuple(d.symbols_b),
-                   np.asarray(d.positions_a_nm, float), np.asarray(d.positions_b_nm, float), d.charge_a, d.charge_b)
-
-    @property
-    def positions_nm(self) -> np.ndarray:
-        return np.concatenate([self.positions_a_nm, self.positions_b_nm])
+    pa, pb = np.asarray(d.positions_a_nm, float), np.asarray(d.positions_b_nm, float)
+    return DimerRecord(pair_type=d.pair_type, scan=0, point=0, species_a=d.species_a, species_b=d.species_b,
+                       symbols_a=tuple(d.symbols_a), symbols_b=tuple(d.symbols_b), positions_a_nm=pa,
+                       positions_b_nm=pb, charge_a=d.charge_a, charge_b=d.charge_b, components_kj_mol={},
+                       closest_contact_a=10.0 * float(np.min(np.linalg.norm(pa[:, None] - pb[None], axis=-1))))
 
 
 def ensemble_dirs(directories: str | Path | Sequence[str | Path] | None) -> list[Path]:
@@ -95,7 +82,7 @@ def disagreement_kj_mol(candidates: Sequence[Dimer | DimerRecord],
     from phyneo_flows.fitting.residual import select
 
     ensembles = _as_list(ensembles)
-    records = [_Unlabelled.of(d) for d in candidates]
+    records = [_unlabelled(d) for d in candidates]
     out = np.full(len(records), np.nan)
     for ens in ensembles:
         idx = np.flatnonzero(select(records, ens.config)) if records else np.zeros(0, int)
