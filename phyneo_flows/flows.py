@@ -53,11 +53,14 @@ class PhyneoElectrolyteMaker(Maker):
     md_box_maker: BoxMaker | None = None
     md_maker: MDStageMaker = field(default_factory=MDStageMaker)
     properties_maker: PropertiesMaker = field(default_factory=PropertiesMaker)
+    active_maker: Any = None  # a NextGenerationMaker: later generations where the residual ensemble disagrees
+    disagreement_maker: Any = None  # the DisagreementSamplingMaker it and the first decision use
 
     @classmethod
     def from_profile(cls, profile: Profile, with_qm: bool = True, work_dir: str | None = None,
                      fit_maker: Any = None) -> PhyneoElectrolyteMaker:
         md = profile.md
+        plugged = fit_maker is not None  # a fit Maker of the caller's: later generations only if it has residuals
         if fit_maker is None and profile.fit.enabled:
             from phyneo_flows.fitting.pipeline import PipelineFitMaker
 
@@ -68,9 +71,10 @@ class PhyneoElectrolyteMaker(Maker):
             fit_maker = PipelineFitMaker(
                 known_params=path(profile.fit.known_params) if profile.fit.known_params else None,
                 property_files={s: path(p) for s, p in profile.fit.property_files.items()},
-                fit_settings=dict(profile.fit.settings))
+                fit_settings=dict(profile.fit.settings), residual=profile.fit.residual,
+                work_dir=None if work_dir is None else str(Path(work_dir).parent / "fit"))
         same_box = md.atoms is None or md.atoms == profile.box.atoms
-        return cls(
+        made = cls(
             box_maker=BoxMaker(n_atoms=profile.box.atoms),
             sampling_maker=DimerSamplingMaker(poses_per_pair=profile.sampling.poses_per_pair,
                                               cutoff_nm=profile.sampling.cutoff_nm,
@@ -83,6 +87,19 @@ class PhyneoElectrolyteMaker(Maker):
                                   cutoff_nm=md.cutoff_nm, polarization=md.polarization,
                                   report_interval=md.report_interval, frames_per_chunk=md.frames_per_chunk,
                                   minimise_iterations=md.minimise_iterations, work_dir=work_dir))
+        if profile.active.enabled:
+            from phyneo_flows.generations import NextGenerationMaker
+            from phyneo_flows.sampling.jobs import DisagreementSamplingMaker
+
+            act = profile.active
+            if not plugged and (made.fit_maker is None or getattr(made.fit_maker, "residual", None) is None):
+                raise InputError("later generations need a fit with residual networks", field="active.enabled",
+                                 fix="set fit.enabled and fit.residual in the profile, or active.enabled: false")
+            made.disagreement_maker = DisagreementSamplingMaker(
+                n_per_pair=act.n_per_pair, threshold_kj_mol=act.threshold_kj_mol, cutoff_nm=act.cutoff_nm,
+                scan_contacts_a=tuple(profile.sampling.scan_contacts_a))
+            made.active_maker = NextGenerationMaker(max_generations=act.max_generations)
+        return made
 
     def pair_types(self, formulation: Formulation) -> list[str]:
         names = [s.name for s in formulation.species()]
@@ -154,13 +171,46 @@ class PhyneoElectrolyteMaker(Maker):
             md_box = box
             if self.md_box_maker is not None:
                 md_box = stage(self.md_box_maker.make(data), "box", "md box")
+            with_residual = "fit" in wanted and self._residual_on()
+            residual = {"ensemble_dirs": fit.output["ensemble_dirs"]} if with_residual else {}
             md = stage(self._md_maker(formulation).make(md_box.output, params=params, ff_key=ff_key,
-                                                        generation=generation), "md", "md npt", generation)
+                                                        generation=generation, **residual), "md", "md npt",
+                       generation)
             output = md.output
             if "properties" in wanted:
                 props = stage(self.properties_maker.make(md.output), "properties", "properties", generation)
                 output = props.output
+                if with_residual and self.grows(formulation):
+                    samp = stage(self.disagreement_maker.make(box.output, generation=generation, frame=md.output,
+                                                              ensemble_dir=fit.output["ensemble_dirs"]),
+                                 "sampling", f"sampling (generation {generation + 1})", generation + 1)
+                    stage(self._active_maker(formulation).make(samp.output, generation, data, box.output,
+                                                               md_box.output, [j.output for j in sapt],
+                                                               self._sapt_keys(formulation)),
+                          "generation", "next generation", generation)
         return Flow(jobs, output=output, name=f"{formulation.name} {self.name}")
+
+    def _residual_on(self) -> bool:
+        return self.fit_maker is not None and getattr(self.fit_maker, "residual", None) is not None
+
+    def grows(self, formulation: Formulation) -> bool:
+        """Whether the flow ends with a decision on later generations: ``active_maker`` set, a fit with residual
+        networks, and some pair type of the formulation that the networks cover (pure solvents have none)."""
+        if self.active_maker is None or not self._residual_on():
+            return False
+        from phyneo_flows.fitting.residual import ResidualConfig
+
+        config = ResidualConfig(**self.fit_maker.residual)
+        species = formulation.species()
+        return any(config.applies(a.name, b.name, a.charge, b.charge)
+                   for a, b in itertools.combinations_with_replacement(species, 2))
+
+    def _active_maker(self, formulation: Formulation):
+        from dataclasses import replace
+
+        return replace(self.active_maker, sapt_maker=self.sapt_maker, fit_maker=self.fit_maker,
+                       md_maker=self._md_maker(formulation), properties_maker=self.properties_maker,
+                       sampling_maker=self.disagreement_maker)
 
     def _sapt_keys(self, formulation: Formulation) -> list[str]:
         sampling_key = self.sampling_maker.key(self.box_maker.key(formulation.model_dump(mode="json")))

@@ -56,6 +56,20 @@ class FitProfile(BaseModel):
     known_params: str | None = None  # phyneo-ff file of molecules fitted before (frozen, reused)
     property_files: dict[str, str] = {}  # {species: monomer-properties JSON} for molecules still to fit
     settings: dict = {}  # FitSettings fields (steps, learning_rate, test_scans, ...)
+    residual: dict | None = None  # ResidualConfig fields: residual ensembles per covered pair type; None: none
+
+
+class ActiveProfile(BaseModel):
+    """Later force-field generations (``phyneo_flows.generations``): after each generation's MD, dimers where the
+    residual ensemble disagrees by more than ``threshold_kj_mol`` go to SAPT and the force field is refitted,
+    up to generation ``max_generations``. Needs ``fit.residual`` and a pair type the networks cover."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    max_generations: int = 3
+    n_per_pair: int = 2  # poses per pair type a generation adds (each scanned at the sampling contacts)
+    threshold_kj_mol: float = 1.0
+    cutoff_nm: float = 0.5  # closest contact that makes two molecules of the MD frame a candidate
 
 
 class StageResources(BaseModel):
@@ -88,6 +102,7 @@ class Profile(BaseModel):
     sapt: SaptProfile = SaptProfile()
     md: MDProfile = MDProfile()
     fit: FitProfile = FitProfile()
+    active: ActiveProfile = ActiveProfile()
     resources: dict[str, StageResources] = {"default": StageResources()}
 
     def resources_for(self, stage: str) -> StageResources:

@@ -56,6 +56,7 @@ STAGE_CLASSES: dict[str, str] = {
     "properties": "md",
     "training": "training",
     "residual": "training",
+    "fit": "training",  # the fit stage trains the residual networks
 }
 
 

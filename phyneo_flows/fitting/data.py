@@ -67,8 +67,11 @@ class DimerRecord:
 
     @property
     def targeted(self) -> bool:
-        """A hand-placed geometry (``source.targeted``): always training data, see ``split_by_scan``."""
-        return bool(self.extra.get("source", {}).get("targeted", False))
+        """A geometry chosen to fill a gap: hand-placed (``source.targeted``) or picked where a residual
+        ensemble disagreed (``source.ensemble_generation``, a later sampling generation). Always training
+        data, see ``split_by_scan``, so the held-out scans of the first generation stay the test set."""
+        source = self.extra.get("source") or {}
+        return bool(source.get("targeted", False)) or "ensemble_generation" in source
 
     @property
     def scan_id(self) -> tuple[str, int]:

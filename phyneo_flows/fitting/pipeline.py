@@ -42,6 +42,12 @@ class PipelineFitDocument(FitDocument):
     parity: dict[str, dict[str, list]] = {}
     n_skipped: int = Field(0, description="SAPT rows left out: failed jobs, missing geometry or components")
     sapt_keys: list[str] = []
+    ensemble_dirs: list[str] = Field([], description="saved residual ensembles (ResidualEnsemble.save), one per "
+                                                     "pair type the networks cover; MD adds them as a term")
+    residual_metrics: dict[str, dict[str, Any]] = Field(
+        {}, description="per covered pair type: n_train, n_val, n_test, n_test_scored, "
+                        "physics_only_test_rmse_kj_mol, test_rmse_kj_mol (physics + residual), mean_std_kj_mol "
+                        "(members' spread on the scored test points), epochs, device, directory")
 
 
 def _doc(d: Any) -> dict:
@@ -51,9 +57,11 @@ def _doc(d: Any) -> dict:
 def sapt_records(sapt: Sequence[Any]) -> tuple[list[DimerRecord], int]:
     """(records, number of rows skipped) from SAPT stage outputs (``SaptPairDocument`` or its dict)."""
     records, skipped = [], 0
+    poses: dict[str, dict[str, int]] = {}  # per pair type, across documents (later generations add scans)
+    by_scan: dict[tuple[str, int], int] = {}
     for doc in map(_doc, sapt):
         skipped += len(doc.get("failures") or [])
-        poses: dict[str, int] = {}
+        pair_poses = poses.setdefault(doc["pair_type"], {})
         rows = []
         for row in doc.get("results") or []:
             dimer = row.get("dimer") or {}
@@ -63,12 +71,11 @@ def sapt_records(sapt: Sequence[Any]) -> tuple[list[DimerRecord], int]:
                 skipped += 1
                 continue
             source = {k: v for k, v in (row.get("source") or {}).items() if k != "scan_contact_A"}
-            scan = poses.setdefault(json.dumps(source, sort_keys=True, default=str), len(poses))
+            scan = pair_poses.setdefault(json.dumps(source, sort_keys=True, default=str), len(pair_poses))
             rows.append((scan, row, dimer, comps))
-        by_scan: dict[int, int] = {}
         for scan, row, dimer, comps in sorted(rows, key=lambda t: (t[0], t[1].get("closest_contact_a") or 0.0)):
             a, b = dimer["monomer_a"], dimer["monomer_b"]
-            point = by_scan[scan] = by_scan.get(scan, -1) + 1
+            point = by_scan[doc["pair_type"], scan] = by_scan.get((doc["pair_type"], scan), -1) + 1
             records.append(DimerRecord(
                 pair_type=doc["pair_type"], scan=scan, point=point, species_a=a["name"], species_b=b["name"],
                 symbols_a=tuple(a["symbols"]), symbols_b=tuple(b["symbols"]),
@@ -104,14 +111,28 @@ class PipelineFitMaker(Maker):
     fit_settings: dict = field(default_factory=dict)
     plots: bool = False  # the report draws its own parity plots from ``parity``
     evaluate_known: bool = True  # all species known: still score them on the dimers (parity, pair_metrics)
+    residual: dict | None = None  # ResidualConfig fields: train residual ensembles (one per covered pair type)
+    work_dir: str | None = None  # where ensembles and their checkpoints go (``<work_dir>/<input hash>/``)
+
+    def __post_init__(self) -> None:
+        if self.residual is not None:
+            from phyneo_flows.fitting.residual import ResidualConfig
+
+            ResidualConfig(**self.residual)  # a bad setting fails when the flow is built, not hours later
 
     def key(self, sapt_keys: list[str]) -> str:
-        return input_hash("pipeline-physics-fit", sorted(sapt_keys), _file_hash(self.known_params),
-                          {s: _file_hash(p) for s, p in sorted(self.property_files.items())}, self.fit_settings,
-                          self.evaluate_known)
+        parts = [sorted(sapt_keys), _file_hash(self.known_params),
+                 {s: _file_hash(p) for s, p in sorted(self.property_files.items())}, self.fit_settings,
+                 self.evaluate_known]
+        if self.residual is not None:
+            parts.append({"residual": self.residual})
+        return input_hash("pipeline-physics-fit", *parts)
 
     @job(data=["parity", "parity_png"], config=REUSE_CONFIG, output_schema=PipelineFitDocument)
-    def make(self, box: Any, sapt: list, formulation: dict) -> PipelineFitDocument:  # type: ignore[override]
+    def make(self, box: Any, sapt: list, formulation: dict,  # type: ignore[override]
+             generation: int = 1) -> PipelineFitDocument:
+        """``generation``: the force-field generation this fit makes (1 from the first SAPT data; a later
+        generation's fit gets every SAPT document so far)."""
         from phyneo_flows.ff.params import load_params
         from phyneo_flows.fitting.jobs import PhysicsFitMaker, known_molecules
         from phyneo_flows.fitting.shortrange import FitSettings, run_physics_fit
@@ -136,7 +157,7 @@ class PipelineFitMaker(Maker):
         params = params.model_copy(update={"molecules": {s: params.molecules[s] for s in species}})
         records, skipped = sapt_records(docs)
         records = [r for r in records if r.species_a in params.molecules and r.species_b in params.molecules]
-        common = dict(formulation=form.name, generation=1, input_hash=key, sapt_keys=sapt_keys,
+        common = dict(formulation=form.name, generation=generation, input_hash=key, sapt_keys=sapt_keys,
                       reused_molecules=reused, frozen_molecules=reused, settings=settings.model_dump(),
                       n_dimers=len(records), n_skipped=skipped)
         if not records or (len(reused) == len(species) and not self.evaluate_known):
@@ -159,10 +180,20 @@ class PipelineFitMaker(Maker):
             fit = run_physics_fit(params, records, frozen=reused, settings=settings, plots=self.plots)
             res, metrics, summ, checks, pngs = fit.result, fit.metrics, fit.summary, fit.long_range_check, \
                 fit.parity_png
+        ensembles: list[str] = []
+        residual_metrics: dict[str, dict[str, Any]] = {}
+        if self.residual is not None:
+            from phyneo_flows.fitting.metrics import summary
+
+            directory = Path(self.work_dir or Path.cwd() / "fit") / key
+            ensembles, residual_metrics, hybrid_test = train_pair_residuals(res, self.residual, directory)
+            summ = summary(res.split["train"], res.split["test"],
+                           res.predictions.get("test", {}).get("total", np.zeros(0)), hybrid_test)
         import base64
 
         return PipelineFitDocument(
             **common, pairs=summ["pairs"], metrics=metrics, long_range_check=checks,
+            ensemble_dirs=ensembles, residual_metrics=residual_metrics,
             split=res.split_ids(), fitted_molecules=res.fitted_molecules, params=res.params.model_dump(mode="json"),
             pair_metrics=report_metrics(res.split, res.predictions), parity=parity(res.split, res.predictions),
             parity_png={k: base64.b64encode(v).decode() for k, v in pngs.items()},
@@ -209,3 +240,60 @@ def parity(split: dict[str, list[DimerRecord]], pred: dict[str, dict[str, np.nda
             row["predicted_kj_mol"].append(float(p))
             row["split"].append(name)
     return out
+
+
+def _tag(pair: str) -> str:
+    return pair.replace("+", "p").replace("-", "_")
+
+
+def train_pair_residuals(res, residual: dict, directory: Path
+                         ) -> tuple[list[str], dict[str, dict[str, Any]], np.ndarray]:
+    """Train one residual ensemble per pair type that ``ResidualConfig(**residual)`` covers, on SAPT total minus
+    the physics total of ``res`` (a ``FitResult``), with the fit's own train/validation split; save each in
+    ``directory/residual_<pair>`` (checkpoints beside it, so an interrupted training resumes).
+
+    Returns (ensemble folders, metrics per pair type, the test totals with the residual added where covered).
+    A pair type without training or validation scans is reported in the metrics with ``skipped`` and the
+    reason, and gets no network."""
+    from phyneo_flows.fitting.data import scoring_mask
+    from phyneo_flows.fitting.residual import ResidualConfig, rmse, train_residual
+
+    base = ResidualConfig(**residual)
+    split, pred = res.split, res.predictions
+    test = split.get("test") or []
+    hybrid_test = np.array(pred.get("test", {}).get("total", np.zeros(len(test))), dtype=float)
+    dirs: list[str] = []
+    metrics: dict[str, dict[str, Any]] = {}
+    every = [r for recs in split.values() for r in recs]
+    for pt in sorted({r.pair_type for r in every}):
+        first = next(r for r in every if r.pair_type == pt)
+        if not base.applies(first.species_a, first.species_b, first.charge_a, first.charge_b):
+            continue
+        sel = {name: np.array([k for k, r in enumerate(recs) if r.pair_type == pt], dtype=int)
+               for name, recs in split.items()}
+        part = {name: [split[name][k] for k in idx] for name, idx in sel.items()}
+        physics = {name: np.asarray(pred[name]["total"])[idx] if name in pred else np.zeros(0)
+                   for name, idx in sel.items()}
+        if not part.get("train") or not part.get("val"):
+            metrics[pt] = {"skipped": "no training or no validation scan of this pair type",
+                           "n_train": len(part.get("train", [])), "n_val": len(part.get("val", []))}
+            continue
+        config = base.model_copy(update={"pair_types": (pt,)})
+        ens = train_residual(part["train"], part["val"], physics["train"], physics["val"], config,
+                             checkpoint_dir=directory / f"checkpoint_{_tag(pt)}")
+        out = ens.save(directory / f"residual_{_tag(pt)}")
+        dirs.append(str(out))
+        row: dict[str, Any] = {"n_train": len(part["train"]), "n_val": len(part["val"]),
+                               "n_test": len(part.get("test", [])), "epochs": ens.history["epochs"],
+                               "device": ens.history["device"], "directory": str(out)}
+        if part.get("test"):
+            y = np.array([r.total for r in part["test"]])
+            mask = scoring_mask(part["test"])
+            mean, std = ens.predict(part["test"], physics["test"])
+            hybrid_test[sel["test"]] = mean
+            row |= {"n_test_scored": int(mask.sum()),
+                    "physics_only_test_rmse_kj_mol": rmse(physics["test"], y, mask),
+                    "test_rmse_kj_mol": rmse(mean, y, mask),
+                    "mean_std_kj_mol": float(std[mask].mean()) if mask.any() else None}
+        metrics[pt] = row
+    return dirs, metrics, hybrid_test

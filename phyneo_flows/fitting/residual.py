@@ -248,10 +248,10 @@ class ResidualEnsemble:
         if len(molecule_names) != n_mol:
             raise InputError(f"{len(molecule_names)} molecule names for {n_mol} molecules", field="molecule_names")
         charges = np.zeros(n_mol) if molecule_charges is None else np.asarray(molecule_charges, float)
-        z_all = self._channel_indices(list(symbols), mol_of, molecule_names)
         atoms = [np.nonzero(mol_of == m)[0] for m in range(n_mol)]
         pairs = [(a, b) for a in range(n_mol) for b in range(a + 1, n_mol)
                  if self.config.applies(molecule_names[a], molecule_names[b], charges[a], charges[b])]
+        z_all = self._channel_indices(list(symbols), mol_of, molecule_names, {m for p in pairs for m in p})
         if not pairs:
             def zero(positions_nm, box=None):
                 e = jnp.zeros((self.config.ensemble_size,))
@@ -281,12 +281,16 @@ class ResidualEnsemble:
 
         return energy
 
-    def _channel_indices(self, symbols, mol_of, molecule_names) -> np.ndarray:
+    def _channel_indices(self, symbols, mol_of, molecule_names, needed: set[int] | None = None) -> np.ndarray:
+        """Channel of every atom; only the molecules in ``needed`` (all when None) must be species the network
+        knows (a Li+-PF6- network never sees the solvent, whose atoms get channel 0 unread)."""
         if self.config.channels == "element":
             return element_indices(symbols, self.config.elements)
         table = self.config.species_classes or {}
-        labels: list[str] = [""] * len(symbols)
+        labels: list[str] = [self.config.channel_names[0]] * len(symbols)
         for m, name in enumerate(molecule_names):
+            if needed is not None and m not in needed:
+                continue
             atoms = np.nonzero(mol_of == m)[0]
             cls = table.get(name)
             if cls is None or len(cls) != len(atoms) or any(

@@ -171,7 +171,10 @@ class MDStageMaker(Maker):
         return max(per, int(np.ceil(steps / per)) * per)
 
     @job(data=["final_positions_nm", "traces"], config=REUSE_CONFIG)
-    def make(self, box, params: dict | None = None, ff_key: str = "generation-0", generation: int = 0):
+    def make(self, box, params: dict | None = None, ff_key: str = "generation-0", generation: int = 0,
+             ensemble_dirs: list[str] | None = None):
+        """``ensemble_dirs``: saved residual ensembles (the fit's ``ensemble_dirs``), each added to the force
+        field as a term ``residual_<pair type>``; their weights are part of the fit, so ``ff_key`` covers them."""
         import time
 
         from phyneo_flows.errors import InputError
@@ -198,7 +201,8 @@ class MDStageMaker(Maker):
         length = float(box["box_length_nm"])
         cutoff = self.cutoff_nm or auto_cutoff(length)
         ff = ForceField(ForceFieldParams.model_validate(params), molecule_names,
-                        FFSettings(cutoff=cutoff, polarization=self.polarization))
+                        FFSettings(cutoff=cutoff, polarization=self.polarization),
+                        extra_terms=residual_terms(ensemble_dirs or [], box))
         temperature = self.temperature_k or 298.15
         pressure = self.pressure_bar if self.pressure_bar is not None else 1.0
         config = MDConfig(ensemble="npt", timestep_ps=self.timestep_fs * 1e-3, temperature_k=temperature,
@@ -231,6 +235,22 @@ class MDStageMaker(Maker):
             final_box_nm=np.asarray(backend.state.box).tolist(),
             final_positions_nm=np.asarray(backend.state.positions).tolist(),
             wall_time_s=time.perf_counter() - start, cores=_cores())
+
+
+def residual_terms(ensemble_dirs: list[str], box: dict) -> dict:
+    """{``residual_<pair type>``: JAX energy term} of each saved ensemble over the molecules of a stored box."""
+    if not ensemble_dirs:
+        return {}
+    from phyneo_flows.fitting.residual import load_ensemble
+    from phyneo_flows.sampling.jobs import box_topology
+
+    index, species, symbols, charges = box_topology(box)
+    terms = {}
+    for d in ensemble_dirs:
+        ens = load_ensemble(d)
+        name = "residual_" + "_".join(ens.config.pair_types or ("ions",))
+        terms[name] = ens.energy_term(symbols, index, species, [charges[s] for s in species])
+    return terms
 
 
 def _cores() -> int:

@@ -19,16 +19,17 @@ from phyneo_flows.store import get_store
 from phyneo_flows.testing import REPO_ROOT
 
 LI_EC = REPO_ROOT / "fixtures/fitting/sapt0_jun-cc-pvdz/Li+-EC.jsonl"
+LI_PF6 = REPO_ROOT / "fixtures/fitting/sapt0_jun-cc-pvdz/Li+-PF6-.jsonl"
 KNOWN = REPO_ROOT / "fixtures/fitting/params/params.json"
 EC_PROPS = REPO_ROOT / "fixtures/qm/pyscf/properties_EC_hf_augccpvdz.json"
 LIPF6 = REPO_ROOT / "workflows/lipf6_ec_dmc.yaml"
 
 
-def sapt_doc(scans: set[int] | None = None, key: str = "sapt-li-ec") -> dict:
+def sapt_doc(scans: set[int] | None = None, key: str = "sapt-li-ec", path=LI_EC, pair: str = "Li+-EC") -> dict:
     """The committed psi4 dimers as the SAPT stage would have stored them (rows in file order reversed, so
     that the conversion has to regroup and reorder them)."""
     rows = []
-    for line in reversed(LI_EC.read_text().splitlines()):
+    for line in reversed(path.read_text().splitlines()):
         obj = json.loads(line)
         if "components_kj_mol" not in obj or (scans is not None and obj["scan"] not in scans):
             continue
@@ -37,7 +38,7 @@ def sapt_doc(scans: set[int] | None = None, key: str = "sapt-li-ec") -> dict:
                      "source": obj["source"], "closest_contact_a": obj["closest_contact_a"],
                      "dimer": {"monomer_a": obj["monomer_a"], "monomer_b": obj["monomer_b"]}})
     failure = {"input_hash": "broken", "error": "SCF did not converge"}
-    return SaptPairDocument(formulation="lipf6_ec_dmc", input_hash=key, pair_type="Li+-EC", method="sapt0",
+    return SaptPairDocument(formulation="lipf6_ec_dmc", input_hash=key, pair_type=pair, method="sapt0",
                             basis="jun-cc-pvdz", results=rows, failures=[failure]).model_dump(mode="json")
 
 
@@ -162,3 +163,30 @@ def test_standard_and_paper_profiles_plug_in_the_fit_and_quick_does_not():
         fit = PhyneoElectrolyteMaker.from_profile(load_profile(name)).fit_maker
         assert isinstance(fit, PipelineFitMaker) and load_params(fit.known_params).molecules.keys() >= {"EC", "Li+"}
         assert all(Path(p).is_file() for p in fit.property_files.values()) and "EC" in fit.property_files
+
+
+@pytest.mark.slow
+def test_the_fit_stage_trains_residual_ensembles_that_cut_the_ion_pair_error(tmp_path):
+    """Known parameters (frozen) scored on the 120 real Li+-PF6- SAPT0 dimers, and a residual ensemble trained
+    on SAPT - physics with the fit's own whole-scan split: saved, reported per pair type, and on the held-out
+    scans it at least halves the physics-only RMSE (the issue's criterion; measured with the joint-fit
+    parameters by fixtures/fitting/residual_li_ec: 2.54 -> 0.13 kJ/mol)."""
+    from phyneo_flows.fitting.residual import load_ensemble
+
+    formulation = load_formulation(LIPF6).model_dump(mode="json")
+    residual = {"pair_types": None, "channels": "coordination", "hidden": [16, 16], "max_epochs": 400,
+                "patience": 60, "weight_decay": 1e-4}
+    maker = PipelineFitMaker(known_params=str(KNOWN), residual=residual, work_dir=str(tmp_path))
+    out = run(maker.make(box={}, sapt=[sapt_doc(key="sapt-li-pf6", path=LI_PF6, pair="Li+-PF6-")],
+                         formulation=formulation, generation=2))
+    assert out["generation"] == 2 and len(out["ensemble_dirs"]) == 1
+    ens = load_ensemble(out["ensemble_dirs"][0])
+    assert ens.config.pair_types == ("Li+-PF6-",) and ens.config.ensemble_size == 4
+    m = out["residual_metrics"]["Li+-PF6-"]
+    print("Li+-PF6- residual metrics", {k: v for k, v in m.items() if k != "directory"})
+    assert m["n_train"] + m["n_val"] + m["n_test"] == 120 and m["n_test"] > 0
+    assert m["test_rmse_kj_mol"] <= 0.5 * m["physics_only_test_rmse_kj_mol"], m
+    pairs = out["pairs"]["Li+-PF6-"]
+    assert pairs["test_rmse_kj_mol"] == pytest.approx(m["test_rmse_kj_mol"])
+    assert pairs["physics_only_test_rmse_kj_mol"] == pytest.approx(m["physics_only_test_rmse_kj_mol"])
+    assert maker.key(["sapt-li-pf6"]) != PipelineFitMaker(known_params=str(KNOWN)).key(["sapt-li-pf6"])
