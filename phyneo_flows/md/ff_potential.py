@@ -39,11 +39,17 @@ def force_field_potential(ff: ForceField, box) -> Potential:
     def needs_realloc(aux) -> bool:
         return bool(aux.overflow)
 
+    def grow_aux(aux, positions, box):
+        # n_pairs of an overflowed list is the count it could not hold: room for that and more
+        count = max(int(aux.n_pairs), aux.capacity)
+        return ff.neighbor_list(positions, box, capacity=int(np.ceil(count * ff.settings.capacity_extra)))
+
     return Potential(
         energy=energy,
         init_aux=init_aux,
         update_aux=update_aux,
         needs_realloc=needs_realloc,
+        grow_aux=grow_aux,
         name=f"phyneo-ff:{'/'.join(ff.system.molecule_names)}",
     )
 

@@ -46,13 +46,16 @@ class Potential:
     ``init_aux(positions, box) -> aux`` (plain Python, may size arrays);
     ``update_aux(aux, positions, box) -> aux`` (jit-able, same shapes);
     ``needs_realloc(aux) -> bool`` (host side: True when ``aux`` overflowed and must be rebuilt by
-    ``init_aux``).
+    ``init_aux``);
+    ``grow_aux(overflowed_aux, positions, box) -> aux`` (host side, optional: a larger one than the one that
+    overflowed, e.g. a neighbour list sized from the pair count it saw; default ``init_aux``).
     """
 
     energy: Callable[[Any, Any, Any], dict]
     init_aux: Callable[[Any, Any], Any] = _no_aux
     update_aux: Callable[[Any, Any, Any], Any] = _keep_aux
     needs_realloc: Callable[[Any], bool] = _never
+    grow_aux: Callable[[Any, Any, Any], Any] | None = None
     name: str = "potential"
     extra: dict = field(default_factory=dict)
 
