@@ -165,14 +165,14 @@ class PhyneoElectrolyteMaker(Maker):
         if "fit" in wanted:
             fit = stage(self.fit_maker.make(box=box.output, sapt=[s.output for s in sapt], formulation=data),
                         "fit", "fit", 1)
-            params, ff_key = fit.output["params"], self.fit_maker.key(self._sapt_keys(formulation))
+            params, ff_key = fit.output.params, self.fit_maker.key(self._sapt_keys(formulation))
             output = fit.output
         if "md" in wanted:
             md_box = box
             if self.md_box_maker is not None:
                 md_box = stage(self.md_box_maker.make(data), "box", "md box")
             with_residual = "fit" in wanted and self._residual_on()
-            residual = {"ensemble_dirs": fit.output["ensemble_dirs"]} if with_residual else {}
+            residual = {"ensemble_dirs": fit.output.ensemble_dirs} if with_residual else {}
             md = stage(self._md_maker(formulation).make(md_box.output, params=params, ff_key=ff_key,
                                                         generation=generation, **residual), "md", "md npt",
                        generation)
@@ -182,7 +182,7 @@ class PhyneoElectrolyteMaker(Maker):
                 output = props.output
                 if with_residual and self.grows(formulation):
                     samp = stage(self.disagreement_maker.make(box.output, generation=generation, frame=md.output,
-                                                              ensemble_dir=fit.output["ensemble_dirs"]),
+                                                              ensemble_dir=fit.output.ensemble_dirs),
                                  "sampling", f"sampling (generation {generation + 1})", generation + 1)
                     stage(self._active_maker(formulation).make(samp.output, generation, data, box.output,
                                                                md_box.output, [j.output for j in sapt],

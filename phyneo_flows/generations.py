@@ -104,11 +104,11 @@ class NextGenerationMaker(Maker):
         every_sapt = sapt + [j.output for j in new_sapt]
         fit = stage(self.fit_maker.make(box=box, sapt=every_sapt, formulation=formulation, generation=gen),
                     "fit", "fit")
-        md = stage(self.md_maker.make(md_box, params=fit.output["params"], ff_key=self.fit_maker.key(keys),
-                                      generation=gen, ensemble_dirs=fit.output["ensemble_dirs"]), "md", "md npt")
+        md = stage(self.md_maker.make(md_box, params=fit.output.params, ff_key=self.fit_maker.key(keys),
+                                      generation=gen, ensemble_dirs=fit.output.ensemble_dirs), "md", "md npt")
         stage(self.properties_maker.make(md.output), "properties", "properties")
         samp = stage(self.sampling_maker.make(box, generation=gen, frame=md.output,
-                                              ensemble_dir=fit.output["ensemble_dirs"]), "sampling", "sampling",
+                                              ensemble_dir=fit.output.ensemble_dirs), "sampling", "sampling",
                      gen + 1)
         stage(self.make(samp.output, gen, formulation, box, md_box, every_sapt, keys), "generation",
               "next generation")
