@@ -96,13 +96,16 @@ def report(
     formulation: Annotated[str, typer.Argument(help="formulation name")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """The stored physics fit of FORMULATION: per pair type the held-out RMSE, the split and the metrics."""
+    """The stored physics fit of FORMULATION (the newest: the latest generation): per pair type the held-out RMSE
+    (with the residual networks when the fit trained them, beside the physics-only one), the split and the
+    metrics."""
     doc = stored_fit(formulation)
     o = doc["output"]
     res = {"pairs": o.get("pairs", {}), "formulation": formulation, "job_id": doc.get("uuid"),
            "fitted_molecules": o.get("fitted_molecules", []), "reused_molecules": o.get("reused_molecules", []),
            "split": o.get("split", {}), "metrics": o.get("metrics", {}),
-           "long_range_check": o.get("long_range_check", {})}
+           "long_range_check": o.get("long_range_check", {}), "generation": o.get("generation"),
+           "residual_metrics": o.get("residual_metrics", {}), "ensemble_dirs": o.get("ensemble_dirs", [])}
     if as_json:
         sys.stdout.write(json.dumps(res, indent=1, default=str) + "\n")
         return

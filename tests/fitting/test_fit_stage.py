@@ -166,7 +166,7 @@ def test_standard_and_paper_profiles_plug_in_the_fit_and_quick_does_not():
 
 
 @pytest.mark.slow
-def test_the_fit_stage_trains_residual_ensembles_that_cut_the_ion_pair_error(tmp_path):
+def test_the_fit_stage_trains_residual_ensembles_that_cut_the_ion_pair_error(tmp_path, phyneo):
     """Known parameters (frozen) scored on the 120 real Li+-PF6- SAPT0 dimers, and a residual ensemble trained
     on SAPT - physics with the fit's own whole-scan split: saved, reported per pair type, and on the held-out
     scans it at least halves the physics-only RMSE (the issue's criterion; measured with the joint-fit
@@ -190,3 +190,10 @@ def test_the_fit_stage_trains_residual_ensembles_that_cut_the_ion_pair_error(tmp
     assert pairs["test_rmse_kj_mol"] == pytest.approx(m["test_rmse_kj_mol"])
     assert pairs["physics_only_test_rmse_kj_mol"] == pytest.approx(m["physics_only_test_rmse_kj_mol"])
     assert maker.key(["sapt-li-pf6"]) != PipelineFitMaker(known_params=str(KNOWN)).key(["sapt-li-pf6"])
+    # what `phyneo fit report` prints: the issue's per-pair fields, with the residual on
+    shown = json.loads(phyneo("fit", "report", "lipf6_ec_dmc", "--json").stdout)
+    assert shown["generation"] == 2 and shown["ensemble_dirs"] == out["ensemble_dirs"]
+    row = shown["pairs"]["Li+-PF6-"]
+    assert row["n_train"] == 84 and row["n_test"] == 24
+    assert row["test_rmse_kj_mol"] == pytest.approx(m["test_rmse_kj_mol"])
+    assert shown["residual_metrics"]["Li+-PF6-"]["n_val"] == 12
