@@ -133,6 +133,8 @@ def run(
     store = _open_store()
     keys = maker.stage_keys(f, until=until)
     done = {k for k, h in keys.items() if store.query_one({"output.input_hash": h}, properties=["uuid"])}
+    if until in (None, "properties") and maker.grows(f) and not growth_finished(store, f.name):
+        done.discard("properties")  # a killed run may have stopped inside a later generation: run on
     if done == set(keys) and not force:
         out.print(f"{f.name}: every stage is already in the database ({', '.join(sorted(done))}); "
                   "nothing to run (use --force to redo)")
@@ -146,6 +148,14 @@ def run(
         responses = run_locally(flow, store=store, root_dir=runs, create_folders=True, log=False,
                                 raise_immediately=True)
     out.print(f"{f.name}: {len(responses)} job(s) finished; results in {settings.database_description}")
+
+
+def growth_finished(store, formulation: str) -> bool:
+    """Whether the newest generation decision of ``formulation`` stopped the flow's growth (stored stages alone
+    do not say so: a run killed inside generation 2 has every stage of generation 1 stored)."""
+    last = store.query_one({"output.stage": "generation", "output.formulation": formulation},
+                           properties=["output"], sort={"completed_at": -1})
+    return last is not None and not last["output"].get("another_generation", True)
 
 
 def _records(formulation: str | None, job_name: str | None, stage: str | None) -> list[dict]:

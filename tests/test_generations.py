@@ -174,3 +174,21 @@ def test_pure_solvent_has_no_generation_loop_and_profiles_check_the_settings(for
         NextGenerationMaker(max_generations=0)
     flow = m.make(formulation)
     assert isinstance(flow, Flow) and [j.metadata["stage"] for j in flow.jobs][-2:] == ["sampling", "generation"]
+
+
+def test_a_rerun_continues_a_flow_killed_inside_a_later_generation():
+    """`phyneo run` returns at once only when the newest decision stopped the growth."""
+    from phyneo_flows.cli import growth_finished
+
+    store = get_store(get_settings())
+    store.connect()
+    assert not growth_finished(store, "lipf6_ec")  # nothing decided yet
+
+    def decided(uuid: str, when: str, another: bool) -> None:
+        store.docs_store.update([{"uuid": uuid, "index": 1, "completed_at": when, "output": {
+            "stage": "generation", "formulation": "lipf6_ec", "another_generation": another}}], key=["uuid", "index"])
+
+    decided("g1", "2026-12-03T10:00:00", True)
+    assert not growth_finished(store, "lipf6_ec")  # generation 2 was added: killed before its decision
+    decided("g2", "2026-12-03T11:00:00", False)
+    assert growth_finished(store, "lipf6_ec") and not growth_finished(store, "other")
