@@ -18,7 +18,7 @@ a rerun of a killed flow recomputes nothing finished.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jobflow import Flow, Maker, Response, job
@@ -55,7 +55,6 @@ class NextGenerationMaker(Maker):
     properties_maker: Any = None
     sampling_maker: Any = None
     max_generations: int = 3
-    metadata: dict = field(default_factory=dict)  # formulation name, copied onto every job it adds
 
     def __post_init__(self) -> None:
         if self.max_generations < 1:
@@ -95,7 +94,7 @@ class NextGenerationMaker(Maker):
 
         def stage(j, stage_name: str, label: str, generation: int = gen):
             j.name = f"{name} {label} (generation {generation})"
-            j.metadata.update({**self.metadata, "formulation": name, "stage": stage_name, "generation": generation})
+            j.metadata.update({"formulation": name, "stage": stage_name, "generation": generation})
             jobs.append(j)
             return j
 
