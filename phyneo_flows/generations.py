@@ -25,7 +25,7 @@ from jobflow import Flow, Maker, Response, job
 from pydantic import BaseModel, Field
 
 from phyneo_flows.errors import InputError
-from phyneo_flows.schemas import StageDocument, input_hash
+from phyneo_flows.schemas import StageDocument, as_dict, input_hash
 
 
 class GenerationDocument(StageDocument):
@@ -68,7 +68,7 @@ class NextGenerationMaker(Maker):
         ``md_box`` the sampling and MD boxes; ``sapt`` every SAPT stage document so far, ``sapt_keys`` their input
         hashes. (Jobs a Response adds may not refer to jobs outside it, so the next generation gets these as
         values.)"""
-        sampling = _doc(sampling)
+        sampling = as_dict(sampling)
         summary = dict(sampling.get("disagreement") or {})
         dimers = sampling.get("dimers") or []
         common = dict(formulation=formulation["name"], generation=generation, max_generations=self.max_generations,
@@ -80,8 +80,8 @@ class NextGenerationMaker(Maker):
             return GenerationDocument(another_generation=False, reason="converged: " + summary.get(
                 "message", "no dimer above the threshold"), **common)
         pair_types = sorted({d["pair_type"] for d in dimers})
-        flow = self.next_generation(generation + 1, formulation, sampling, _doc(box), _doc(md_box),
-                                    [_doc(s) for s in sapt], sapt_keys, pair_types)
+        flow = self.next_generation(generation + 1, formulation, sampling, as_dict(box), as_dict(md_box),
+                                    [as_dict(s) for s in sapt], sapt_keys, pair_types)
         doc = GenerationDocument(another_generation=True, reason=summary.get("message", ""),
                                  n_new_dimers=len(dimers), new_pair_types=pair_types, **common)
         return Response(output=doc, addition=flow)
@@ -113,6 +113,3 @@ class NextGenerationMaker(Maker):
               "next generation")
         return Flow(jobs, name=f"{name} generation {gen}")
 
-
-def _doc(d: Any) -> dict:
-    return d.model_dump(mode="json") if isinstance(d, BaseModel) else dict(d)

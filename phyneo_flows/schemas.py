@@ -54,6 +54,11 @@ class BoxDocument(StageDocument):
     positions_nm: list[list[float]] = Field(description="(n_atoms, 3) in nm (data store)")
 
 
+def as_dict(doc: Any) -> dict:
+    """A stage output as a plain dict: jobflow hands stored documents back as pydantic objects or dicts."""
+    return doc.model_dump(mode="json") if isinstance(doc, BaseModel) else dict(doc)
+
+
 def input_hash(*parts: Any) -> str:
     """A stable hash of JSON-able inputs."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 from jobflow import Maker, job
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from phyneo_flows.errors import InputError
 from phyneo_flows.fitting.data import COMPONENTS, DimerRecord
 from phyneo_flows.fitting.schemas import FitDocument
 from phyneo_flows.reuse import REUSE_CONFIG, previous
-from phyneo_flows.schemas import input_hash
+from phyneo_flows.schemas import as_dict, input_hash
 
 
 class PipelineFitDocument(FitDocument):
@@ -50,16 +50,13 @@ class PipelineFitDocument(FitDocument):
                         "(members' spread on the scored test points), epochs, device, directory")
 
 
-def _doc(d: Any) -> dict:
-    return d.model_dump(mode="json") if isinstance(d, BaseModel) else dict(d)
-
 
 def sapt_records(sapt: Sequence[Any]) -> tuple[list[DimerRecord], int]:
     """(records, number of rows skipped) from SAPT stage outputs (``SaptPairDocument`` or its dict)."""
     records, skipped = [], 0
     poses: dict[str, dict[str, int]] = {}  # per pair type, across documents (later generations add scans)
     by_scan: dict[tuple[str, int], int] = {}
-    for doc in map(_doc, sapt):
+    for doc in map(as_dict, sapt):
         skipped += len(doc.get("failures") or [])
         pair_poses = poses.setdefault(doc["pair_type"], {})
         rows = []
@@ -139,7 +136,7 @@ class PipelineFitMaker(Maker):
         from phyneo_flows.formulation import Formulation
 
         start = time.perf_counter()
-        docs = [_doc(s) for s in sapt]
+        docs = [as_dict(s) for s in sapt]
         sapt_keys = [d.get("input_hash", "") for d in docs]
         key = self.key(sapt_keys)
         if (done := previous("fit", key)) is not None:
