@@ -31,7 +31,7 @@ from phyneo_flows.qm.stage_jobs import SaptStageMaker
 from phyneo_flows.sampling.dimers import pair_type
 from phyneo_flows.sampling.jobs import DimerSamplingMaker
 
-STAGES = ("box", "sampling", "sapt", "fit", "md", "properties")
+STAGES = ("box", "sampling", "sapt", "monomers", "fit", "md", "properties")
 
 
 @dataclass
@@ -50,6 +50,7 @@ class PhyneoElectrolyteMaker(Maker):
     sapt_pair_types: list[str] | None = None
     with_qm: bool = True
     fit_maker: Any = None  # the insertion point of the physics fit and the residual networks (see module doc)
+    monomers_maker: Any = None  # a MonomersStageMaker: the fit's monomer properties computed in the flow
     md_box_maker: BoxMaker | None = None
     md_maker: MDStageMaker = field(default_factory=MDStageMaker)
     properties_maker: PropertiesMaker = field(default_factory=PropertiesMaker)
@@ -73,8 +74,19 @@ class PhyneoElectrolyteMaker(Maker):
                 property_files={s: path(p) for s, p in profile.fit.property_files.items()},
                 fit_settings=dict(profile.fit.settings), residual=profile.fit.residual,
                 work_dir=None if work_dir is None else str(Path(work_dir).parent / "fit"))
+        monomers_maker = None
+        if profile.monomers.enabled and fit_maker is not None and not plugged:
+            from phyneo_flows.qm.stage_jobs import MonomersStageMaker
+
+            known = []
+            if fit_maker.known_params:
+                from phyneo_flows.ff.params import load_params
+
+                known = list(load_params(fit_maker.known_params).molecules)
+            monomers_maker = MonomersStageMaker(method=profile.monomers.method, basis=profile.monomers.basis,
+                                                skip=tuple(sorted({*known, *fit_maker.property_files})))
         same_box = md.atoms is None or md.atoms == profile.box.atoms
-        made = cls(
+        made = cls(monomers_maker=monomers_maker,
             box_maker=BoxMaker(n_atoms=profile.box.atoms),
             sampling_maker=DimerSamplingMaker(poses_per_pair=profile.sampling.poses_per_pair,
                                               cutoff_nm=profile.sampling.cutoff_nm,
@@ -86,7 +98,9 @@ class PhyneoElectrolyteMaker(Maker):
             md_maker=MDStageMaker(npt_ps=md.npt_ps, timestep_fs=md.timestep_fs, backend=md.backend,
                                   cutoff_nm=md.cutoff_nm, polarization=md.polarization,
                                   report_interval=md.report_interval, frames_per_chunk=md.frames_per_chunk,
-                                  minimise_iterations=md.minimise_iterations, work_dir=work_dir))
+                                  minimise_iterations=md.minimise_iterations, work_dir=work_dir,
+                                  hydrogen_mass_amu=md.hydrogen_mass_amu,
+                                  induced_tolerance_debye=md.induced_tolerance_debye))
         if profile.active.enabled:
             from phyneo_flows.generations import NextGenerationMaker
             from phyneo_flows.sampling.jobs import DisagreementSamplingMaker
@@ -125,6 +139,8 @@ class PhyneoElectrolyteMaker(Maker):
             wanted -= {"sapt", "fit"}
         if self.fit_maker is None:
             wanted.discard("fit")
+        if self.monomers_maker is None or "fit" not in wanted:
+            wanted.discard("monomers")
         return wanted
 
     def check(self, formulation: Formulation, until: str | None = None) -> None:
@@ -162,10 +178,14 @@ class PhyneoElectrolyteMaker(Maker):
             sapt = [stage(self.sapt_maker.make(sampling.output, pt), "sapt", f"sapt {pt}")
                     for pt in self.pair_types(formulation)]
         params, ff_key = None, "generation-0"
+        monomers = None
+        if "monomers" in wanted:
+            monomers = stage(self.monomers_maker.make(data), "monomers", "monomer properties").output
         if "fit" in wanted:
-            fit = stage(self.fit_maker.make(box=box.output, sapt=[s.output for s in sapt], formulation=data),
+            fit = stage(self.fit_maker.make(box=box.output, sapt=[s.output for s in sapt], formulation=data,
+                                            **({"monomers": monomers} if monomers is not None else {})),
                         "fit", "fit", 1)
-            params, ff_key = fit.output.params, self.fit_maker.key(self._sapt_keys(formulation))
+            params, ff_key = fit.output.params, self._fit_key(formulation, wanted)
             output = fit.output
         if "md" in wanted:
             md_box = box
@@ -186,9 +206,15 @@ class PhyneoElectrolyteMaker(Maker):
                                  "sampling", f"sampling (generation {generation + 1})", generation + 1)
                     stage(self._active_maker(formulation).make(samp.output, generation, data, box.output,
                                                                md_box.output, [j.output for j in sapt],
-                                                               self._sapt_keys(formulation)),
+                                                               self._sapt_keys(formulation), monomers=monomers),
                           "generation", "next generation", generation)
         return Flow(jobs, output=output, name=f"{formulation.name} {self.name}")
+
+    def _fit_key(self, formulation: Formulation, wanted: set[str]) -> str:
+        if "monomers" not in wanted:  # a plugged fit Maker needs only key(sapt_keys)
+            return self.fit_maker.key(self._sapt_keys(formulation))
+        return self.fit_maker.key(self._sapt_keys(formulation),
+                                  self.monomers_maker.key([s.name for s in formulation.species()]))
 
     def _residual_on(self) -> bool:
         return self.fit_maker is not None and getattr(self.fit_maker, "residual", None) is not None
@@ -227,8 +253,10 @@ class PhyneoElectrolyteMaker(Maker):
         if "sapt" in wanted:
             keys |= {f"sapt {pt}": self.sapt_maker.key(sampling_key, pt) for pt in self.pair_types(formulation)}
         ff_key = "generation-0"
+        if "monomers" in wanted:
+            keys["monomers"] = self.monomers_maker.key([s.name for s in formulation.species()])
         if "fit" in wanted:
-            keys["fit"] = ff_key = self.fit_maker.key(self._sapt_keys(formulation))
+            keys["fit"] = ff_key = self._fit_key(formulation, wanted)
         if "md" in wanted:
             md_box_key = box_key
             if self.md_box_maker is not None:

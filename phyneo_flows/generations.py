@@ -63,11 +63,11 @@ class NextGenerationMaker(Maker):
 
     @job
     def make(self, sampling: dict | BaseModel, generation: int, formulation: dict, box: Any, md_box: Any,
-             sapt: list, sapt_keys: list[str]) -> Response | GenerationDocument:
+             sapt: list, sapt_keys: list[str], monomers: Any = None) -> Response | GenerationDocument:
         """``sampling``: the ``DisagreementSamplingDocument`` cut from generation ``generation``'s MD; ``box`` and
         ``md_box`` the sampling and MD boxes; ``sapt`` every SAPT stage document so far, ``sapt_keys`` their input
-        hashes. (Jobs a Response adds may not refer to jobs outside it, so the next generation gets these as
-        values.)"""
+        hashes; ``monomers`` the monomer-properties document the first fit used, if any. (Jobs a Response adds
+        may not refer to jobs outside it, so the next generation gets these as values.)"""
         sampling = as_dict(sampling)
         summary = dict(sampling.get("disagreement") or {})
         dimers = sampling.get("dimers") or []
@@ -81,13 +81,14 @@ class NextGenerationMaker(Maker):
                 "message", "no dimer above the threshold"), **common)
         pair_types = sorted({d["pair_type"] for d in dimers})
         flow = self.next_generation(generation + 1, formulation, sampling, as_dict(box), as_dict(md_box),
-                                    [as_dict(s) for s in sapt], sapt_keys, pair_types)
+                                    [as_dict(s) for s in sapt], sapt_keys, pair_types,
+                                    as_dict(monomers) if monomers is not None else None)
         doc = GenerationDocument(another_generation=True, reason=summary.get("message", ""),
                                  n_new_dimers=len(dimers), new_pair_types=pair_types, **common)
         return Response(output=doc, addition=flow)
 
     def next_generation(self, gen: int, formulation: dict, sampling: dict, box: dict, md_box: dict, sapt: list,
-                        sapt_keys: list[str], pair_types: list[str]) -> Flow:
+                        sapt_keys: list[str], pair_types: list[str], monomers: dict | None = None) -> Flow:
         """The jobs of generation ``gen``: SAPT of the new dimers, fit, MD, properties, sampling, decision."""
         name = formulation["name"]
         jobs: list = []
@@ -101,15 +102,17 @@ class NextGenerationMaker(Maker):
         new_sapt = [stage(self.sapt_maker.make(sampling, pt), "sapt", f"sapt {pt}") for pt in pair_types]
         keys = sapt_keys + [self.sapt_maker.key(sampling.get("input_hash", ""), pt) for pt in pair_types]
         every_sapt = sapt + [j.output for j in new_sapt]
-        fit = stage(self.fit_maker.make(box=box, sapt=every_sapt, formulation=formulation, generation=gen),
+        extra = {"monomers": monomers} if monomers is not None else {}
+        fit = stage(self.fit_maker.make(box=box, sapt=every_sapt, formulation=formulation, generation=gen, **extra),
                     "fit", "fit")
-        md = stage(self.md_maker.make(md_box, params=fit.output.params, ff_key=self.fit_maker.key(keys),
+        ff_key = self.fit_maker.key(keys, monomers.get("input_hash")) if monomers else self.fit_maker.key(keys)
+        md = stage(self.md_maker.make(md_box, params=fit.output.params, ff_key=ff_key,
                                       generation=gen, ensemble_dirs=fit.output.ensemble_dirs), "md", "md npt")
         stage(self.properties_maker.make(md.output), "properties", "properties")
         samp = stage(self.sampling_maker.make(box, generation=gen, frame=md.output,
                                               ensemble_dir=fit.output.ensemble_dirs), "sampling", "sampling",
                      gen + 1)
-        stage(self.make(samp.output, gen, formulation, box, md_box, every_sapt, keys), "generation",
+        stage(self.make(samp.output, gen, formulation, box, md_box, every_sapt, keys, monomers), "generation",
               "next generation")
         return Flow(jobs, name=f"{name} generation {gen}")
 

@@ -46,6 +46,8 @@ class MDProfile(BaseModel):
     report_interval: int = 10
     frames_per_chunk: int = 10
     minimise_iterations: int = 200
+    hydrogen_mass_amu: float | None = None  # hydrogen mass repartitioning: density only (no transport properties)
+    induced_tolerance_debye: float | None = None  # None: the force field's default (1e-8 D)
 
 
 class FitProfile(BaseModel):
@@ -57,6 +59,16 @@ class FitProfile(BaseModel):
     property_files: dict[str, str] = {}  # {species: monomer-properties JSON} for molecules still to fit
     settings: dict = {}  # FitSettings fields (steps, learning_rate, test_scans, ...)
     residual: dict | None = None  # ResidualConfig fields: residual ensembles per covered pair type; None: none
+
+
+class MonomersProfile(BaseModel):
+    """Monomer properties computed in the flow (``qm.stage_jobs.MonomersStageMaker``) for the molecules the fit
+    needs and neither ``fit.known_params`` nor ``fit.property_files`` gives; off unless ``enabled``."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    method: str = "hf"
+    basis: str = "aug-cc-pvdz"
 
 
 class ActiveProfile(BaseModel):
@@ -102,6 +114,7 @@ class Profile(BaseModel):
     sapt: SaptProfile = SaptProfile()
     md: MDProfile = MDProfile()
     fit: FitProfile = FitProfile()
+    monomers: MonomersProfile = MonomersProfile()
     active: ActiveProfile = ActiveProfile()
     resources: dict[str, StageResources] = {"default": StageResources()}
 

@@ -26,7 +26,7 @@ def isolated_data_dir(tmp_path_factory, monkeypatch):
 def phyneo(isolated_data_dir):
     """``phyneo(*args, check=True)``: the CLI in a new process, sharing this test's database."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_phyneo(*args, data_dir=isolated_data_dir, check=check)
+    def run(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run_phyneo(*args, data_dir=isolated_data_dir, check=check, timeout=timeout)
 
     return run

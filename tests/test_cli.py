@@ -18,7 +18,7 @@ def test_run_stores_and_another_process_queries(isolated_data_dir):
     assert [(r["output"]["formulation"], r["output"]["stage"]) for r in records] == [("dmc", "box"),
                                                                                      ("dmc", "sampling")]
     box = records[0]["output"]
-    assert box["n_atoms"] == 600 and box["composition"]["counts"][0]["species"] == "DMC"
+    assert box["n_atoms"] == 408 and box["composition"]["counts"][0]["species"] == "DMC"
     by_name = json.loads(phyneo("query", "--formulation", "dmc", "--job", "dmc box", "--json",
                                 data_dir=isolated_data_dir).stdout)
     assert len(by_name) == 1

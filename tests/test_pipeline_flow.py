@@ -55,6 +55,12 @@ class FakeFitMaker(Maker):
         return {"params": None, "generation": 1, "input_hash": "x"}
 
 
+def _no_fit(name: str):
+    from phyneo_flows.profiles import Profile
+
+    return Profile.model_validate({**load_profile(name).model_dump(), "fit": {"enabled": False}})
+
+
 def test_fit_slot_takes_a_maker_and_md_becomes_generation_one():
     f = load_formulation(REPO_ROOT / "workflows/dmc.yaml")
     maker = PhyneoElectrolyteMaker.from_profile(load_profile("quick"), fit_maker=FakeFitMaker())
@@ -66,7 +72,7 @@ def test_fit_slot_takes_a_maker_and_md_becomes_generation_one():
     keys = maker.stage_keys(f)
     assert set(keys) == {"box", "sampling", "sapt DMC-DMC", "fit", "md", "properties"}
     # the MD stage's key follows the fit's: another fit means another MD run
-    plain = PhyneoElectrolyteMaker.from_profile(load_profile("quick")).stage_keys(f)
+    plain = PhyneoElectrolyteMaker.from_profile(_no_fit("quick")).stage_keys(f)
     assert "fit" not in plain and plain["md"] != keys["md"] and plain["sapt DMC-DMC"] == keys["sapt DMC-DMC"]
 
 
@@ -89,7 +95,7 @@ def test_md_without_parameters_is_refused_before_anything_runs(tmp_path):
 
     water = tmp_path / "water.yaml"
     water.write_text('name: water\nsolvents:\n  - {species: "O", fraction: 1, density: 0.997 g/cm3}\n')
-    maker = PhyneoElectrolyteMaker.from_profile(load_profile("quick"))
+    maker = PhyneoElectrolyteMaker.from_profile(_no_fit("quick"))
     with pytest.raises(InputError, match="--until sapt"):
         maker.check(load(water))
     maker.check(load(water), until="sapt")  # the QM half needs no force field

@@ -52,7 +52,8 @@ class PropertiesMaker(Maker):
         temperature = md["config"]["temperature_k"]
         records, skipped = trajectory_properties(md["trajectory"], md["species"], temperature, systems,
                                                  experiments_file=self.experiments_file,
-                                                 n_bootstrap=self.n_bootstrap)
+                                                 n_bootstrap=self.n_bootstrap,
+                                                 transport=md.get("hydrogen_mass_amu") is None)
         return PropertiesDocument(formulation=md["formulation"], generation=md.get("generation", 0),
                                   input_hash=key, properties=records, skipped=skipped,
                                   trajectory=md["trajectory"], md_job_key=md.get("input_hash", ""),

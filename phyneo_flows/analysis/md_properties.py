@@ -60,10 +60,12 @@ def trajectory_properties(
     *,
     experiments_file: str | Path | None = None,
     n_bootstrap: int = 200,
+    transport: bool = True,
 ) -> tuple[list[PropertyRecord], dict[str, str]]:
     """(records, skipped) of an NPT run. ``species``: dicts with name, count, n_atoms, charge and
     atom_masses_amu (one entry per atom of one molecule), in the order of the trajectory's atoms;
-    ``n_bootstrap`` resamplings give the viscosity's error bar (the slowest step)."""
+    ``n_bootstrap`` resamplings give the viscosity's error bar (the slowest step). ``transport`` False (a run
+    with repartitioned hydrogen masses): density only, diffusion/conductivity/viscosity listed as skipped."""
     data = read_h5md(trajectory)
     masses = np.concatenate([np.tile(np.asarray(s["atom_masses_amu"], float), s["count"]) for s in species])
     labels = [s["name"] for s in species for _ in range(s["count"])]
@@ -82,6 +84,14 @@ def trajectory_properties(
     t0_ps = float(t_obs[rho.details["t0_index"]])
     records.append(_record("density", rho))
     volume = float(np.mean(data["volume"][rho.details["t0_index"]:]))
+    if not transport:
+        why = "the run repartitioned hydrogen masses: its dynamics are not physical (density only)"
+        skipped |= {"diffusion": why, "viscosity": why}
+        if np.any(charges != 0):
+            skipped["conductivity"] = why
+        for r in records:
+            r.experiment = experiment_for(r.name, systems, temperature_k, experiments_file)
+        return records, skipped
 
     t_pos = np.asarray(data["position_time"])
     keep = t_pos >= t0_ps

@@ -46,6 +46,7 @@ _GRES = re.compile(r"^[A-Za-z0-9_:.,-]{1,64}$")
 # Stages that share one resource class unless the config names the stage itself.
 STAGE_CLASSES: dict[str, str] = {
     "monomer": "qm",
+    "monomers": "qm",
     "sapt": "qm",
     "dft": "qm",
     "qm": "qm",

@@ -42,13 +42,17 @@ SRC_A_START = "start value by element (ff.literature); replaced by the SAPT fit"
 SRC_BONDED = "ff.literature.generic_bonded at the species-stage conformer"
 
 
-def load_properties_fixture(path: str | Path) -> tuple[str, MonomerProperties, np.ndarray]:
-    """(species, properties, positions nm) from a ``fixtures/qm/pyscf/properties_*.json`` file."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"no properties file at {p}", field="properties",
-                         fix="make it with fixtures/qm/pyscf/make_fixtures.py SPECIES")
-    doc = json.loads(p.read_text())
+def load_properties_fixture(path: str | Path | dict) -> tuple[str, MonomerProperties, np.ndarray]:
+    """(species, properties, positions nm) from a ``fixtures/qm/pyscf/properties_*.json`` file, or from the
+    same JSON as a dict (an entry of the pipeline's ``MonomersDocument.monomers``)."""
+    if isinstance(path, dict):
+        doc, p = path, f"monomer properties of {path.get('species')!r}"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"no properties file at {p}", field="properties",
+                             fix="make it with fixtures/qm/pyscf/make_fixtures.py SPECIES")
+        doc = json.loads(p.read_text())
     try:
         props = MonomerProperties.model_validate(doc["properties"])
         return doc["species"], props, np.asarray(doc["positions_nm"], dtype=float)
@@ -170,7 +174,7 @@ def free_ion_params(species: str, slater_start: Mapping[str, Mapping[str, float]
 
 
 def params_from_fixtures(
-    property_files: Mapping[str, str | Path],
+    property_files: Mapping[str, str | Path | dict],
     ions: tuple[str, ...] = (),
     description: str = "long range from QM monomer properties; Slater A/B at start values",
 ) -> ForceFieldParams:
@@ -187,7 +191,8 @@ def params_from_fixtures(
                              fix="recompute the properties on the current species template")
         molecules[species] = molecule_params_from_properties(props, smiles=tpl.smiles, symbols=list(tpl.symbols),
                                                              positions_nm=pos, bonds=[tuple(b) for b in tpl.bonds])
-        provenance["properties"][species] = {"file": str(path), "method": props.method, "basis": props.basis}
+        origin = {"file": str(path)} if not isinstance(path, dict) else {"computed": "pipeline monomers stage"}
+        provenance["properties"][species] = origin | {"method": props.method, "basis": props.basis}
     for ion in ions:
         molecules[ion] = free_ion_params(ion)
         provenance["properties"][ion] = {"source": "qm.properties.FREE_IONS"}

@@ -117,19 +117,23 @@ class PipelineFitMaker(Maker):
 
             ResidualConfig(**self.residual)  # a bad setting fails when the flow is built, not hours later
 
-    def key(self, sapt_keys: list[str]) -> str:
+    def key(self, sapt_keys: list[str], monomers_key: str | None = None) -> str:
+        """``monomers_key``: the input hash of the pipeline's monomer-properties stage, when it feeds the fit."""
         parts = [sorted(sapt_keys), _file_hash(self.known_params),
                  {s: _file_hash(p) for s, p in sorted(self.property_files.items())}, self.fit_settings,
                  self.evaluate_known]
         if self.residual is not None:
             parts.append({"residual": self.residual})
+        if monomers_key:
+            parts.append({"monomers": monomers_key})
         return input_hash("pipeline-physics-fit", *parts)
 
     @job(data=["parity", "parity_png"], config=REUSE_CONFIG, output_schema=PipelineFitDocument)
     def make(self, box: Any, sapt: list, formulation: dict,  # type: ignore[override]
-             generation: int = 1) -> PipelineFitDocument:
+             generation: int = 1, monomers: Any = None) -> PipelineFitDocument:
         """``generation``: the force-field generation this fit makes (1 from the first SAPT data; a later
-        generation's fit gets every SAPT document so far)."""
+        generation's fit gets every SAPT document so far). ``monomers``: the monomer-properties stage's document
+        (``MonomersDocument``): its molecules' long range comes from it (``property_files`` win where both)."""
         from phyneo_flows.ff.params import load_params
         from phyneo_flows.fitting.jobs import PhysicsFitMaker, known_molecules
         from phyneo_flows.fitting.shortrange import FitSettings, run_physics_fit
@@ -138,7 +142,8 @@ class PipelineFitMaker(Maker):
         start = time.perf_counter()
         docs = [as_dict(s) for s in sapt]
         sapt_keys = [d.get("input_hash", "") for d in docs]
-        key = self.key(sapt_keys)
+        monomers = as_dict(monomers) if monomers is not None else None
+        key = self.key(sapt_keys, monomers.get("input_hash") if monomers else None)
         if (done := previous("fit", key)) is not None:
             return PipelineFitDocument.model_validate(done)
         form = Formulation.model_validate(formulation)
@@ -147,8 +152,9 @@ class PipelineFitMaker(Maker):
         known = load_params(self.known_params) if self.known_params else None
         reused = known_molecules(known, species)
         if len(reused) < len(species):
+            computed = (monomers or {}).get("monomers", {})
             params = PhysicsFitMaker(known_params=self.known_params,
-                                     property_files=self.property_files)._start_params(species, known)
+                                     property_files={**computed, **self.property_files})._start_params(species, known)
         else:
             params = known
         params = params.model_copy(update={"molecules": {s: params.molecules[s] for s in species}})

@@ -26,6 +26,8 @@ class MDRunDocument(BaseModel):
     n_atoms: int
     n_steps: int
     timestep_ps: float
+    hydrogen_mass_amu: float | None = Field(None, description="set: hydrogen masses repartitioned (amu); the "
+                                            "dynamics are not physical, so no transport property is computed")
     trips: list[Trip] = Field(default_factory=list)
     ns_per_day: float
     final_box_nm: list[list[float]]
@@ -152,13 +154,20 @@ class MDStageMaker(Maker):
     checkpoint_interval_chunks: int = 5
     seed: int = 0
     work_dir: str | None = None
+    hydrogen_mass_amu: float | None = None  # hydrogen mass repartitioning (e.g. 3.024): density only, no transport
+    induced_tolerance_debye: float | None = None  # RMS induced-dipole change that ends the solver (FF default)
 
     def protocol(self) -> dict:
-        return {"npt_ps": self.npt_ps, "timestep_fs": self.timestep_fs, "backend": self.backend,
-                "temperature_k": self.temperature_k, "pressure_bar": self.pressure_bar,
-                "cutoff_nm": self.cutoff_nm, "polarization": self.polarization,
-                "report_interval": self.report_interval, "frames_per_chunk": self.frames_per_chunk,
-                "minimise_iterations": self.minimise_iterations, "seed": self.seed}
+        out = {"npt_ps": self.npt_ps, "timestep_fs": self.timestep_fs, "backend": self.backend,
+               "temperature_k": self.temperature_k, "pressure_bar": self.pressure_bar,
+               "cutoff_nm": self.cutoff_nm, "polarization": self.polarization,
+               "report_interval": self.report_interval, "frames_per_chunk": self.frames_per_chunk,
+               "minimise_iterations": self.minimise_iterations, "seed": self.seed}
+        if self.hydrogen_mass_amu is not None:  # only when set, so earlier runs keep their keys
+            out["hydrogen_mass_amu"] = self.hydrogen_mass_amu
+        if self.induced_tolerance_debye is not None:
+            out["induced_tolerance_debye"] = self.induced_tolerance_debye
+        return out
 
     def key(self, box_key: str, ff_key: str) -> str:
         from phyneo_flows.schemas import input_hash
@@ -200,8 +209,10 @@ class MDStageMaker(Maker):
         molecule_names = [s["name"] for s in box["species"] for _ in range(s["count"])]
         length = float(box["box_length_nm"])
         cutoff = self.cutoff_nm or auto_cutoff(length)
-        ff = ForceField(ForceFieldParams.model_validate(params), molecule_names,
-                        FFSettings(cutoff=cutoff, polarization=self.polarization),
+        ff_settings = {"cutoff": cutoff, "polarization": self.polarization}
+        if self.induced_tolerance_debye is not None:
+            ff_settings["induced_tolerance"] = self.induced_tolerance_debye
+        ff = ForceField(ForceFieldParams.model_validate(params), molecule_names, FFSettings(**ff_settings),
                         extra_terms=residual_terms(ensemble_dirs or [], box))
         temperature = self.temperature_k or 298.15
         pressure = self.pressure_bar if self.pressure_bar is not None else 1.0
@@ -217,6 +228,10 @@ class MDStageMaker(Maker):
         if self.minimise_iterations and not (directory / CHECKPOINT).exists():
             pos, _ = minimize(pot, pos, np.eye(3) * length, max_iterations=self.minimise_iterations)
         masses = atom_masses(ff)
+        if self.hydrogen_mass_amu is not None:
+            from phyneo_flows.md.integrators import repartition_hydrogen_masses
+
+            masses = repartition_hydrogen_masses(masses, ff.system.bonds, self.hydrogen_mass_amu)
         backend = JaxBackend(pot, masses, pos, np.eye(3) * length, config, molecules=ff.system.mol)
         report = MDRunner(backend, directory, checkpoint_interval_chunks=self.checkpoint_interval_chunks).run(
             self.n_steps())
@@ -229,7 +244,8 @@ class MDStageMaker(Maker):
             formulation=box["formulation"], generation=generation, input_hash=key, backend=self.backend,
             directory=str(directory), trajectory=report.trajectory, ff_key=ff_key, config=config,
             cutoff_nm=cutoff, n_atoms=ff.n, n_steps=report.n_steps, npt_ps=report.n_steps * config.timestep_ps,
-            timestep_ps=report.timestep_ps, trips=report.trips, ns_per_day=report.ns_per_day,
+            timestep_ps=report.timestep_ps, trips=report.trips,
+            hydrogen_mass_amu=self.hydrogen_mass_amu, ns_per_day=report.ns_per_day,
             resumed_from_step=report.resumed_from_step, species=species, total_mass_amu=float(masses.sum()),
             traces=md_traces(report.trajectory, float(masses.sum())),
             final_box_nm=np.asarray(backend.state.box).tolist(),
@@ -287,6 +303,8 @@ class MDStageDocument(StageDocument):
     n_steps: int
     npt_ps: float
     timestep_ps: float
+    hydrogen_mass_amu: float | None = Field(None, description="set: hydrogen masses repartitioned (amu); the "
+                                            "dynamics are not physical, so no transport property is computed")
     trips: list[Trip] = Field(default_factory=list)
     ns_per_day: float
     resumed_from_step: int | None = None

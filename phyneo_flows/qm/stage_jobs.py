@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jobflow import job
+from jobflow import Maker, job
 from pydantic import BaseModel
 
 from phyneo_flows.qm.cache import QMCache, cache_store_of
@@ -71,3 +71,93 @@ class SaptStageMaker(SaptMaker):
             pair_type=pair_type,
             method=self.method, basis=self.basis, results=rows, failures=[f.model_dump(mode="json") for f in failures],
             wall_time_s=time.perf_counter() - start, cores=harness.threads)
+
+
+class MonomersDocument(StageDocument):
+    """Monomer properties (MBIS multipoles, polarisabilities, C6/C8/C10) of every molecular species of a
+    formulation that needs them, each as ``{"species", "symbols", "positions_nm", "properties"}``: the format
+    of ``fixtures/qm/pyscf/properties_*.json``, which the fit reads the same way. Monatomic ions take their
+    values from ``qm.properties.FREE_IONS`` and are listed in ``free_ions``; failures are recorded, not lost."""
+
+    stage: str = "monomers"
+    method: str
+    basis: str
+    monomers: dict[str, dict[str, Any]]
+    free_ions: list[str] = []
+    failures: list[dict[str, Any]] = []
+
+
+@dataclass
+class MonomersStageMaker(Maker):
+    """Monomer properties of the formulation's molecules, from the QM cache where already computed.
+
+    ``skip``: species whose parameters come from elsewhere (a known parameter file, a properties file); they
+    are not computed."""
+
+    name: str = "monomer properties"
+    method: str = "hf"
+    basis: str = "aug-cc-pvdz"
+    skip: tuple[str, ...] = ()
+
+    def todo(self, species: list[str]) -> tuple[list[str], list[str]]:
+        """(molecules to compute, monatomic ions) among ``species``, leaving out ``skip``."""
+        from phyneo_flows.chem import build_molecule
+
+        wanted = [s for s in species if s not in self.skip]
+        ions = [s for s in wanted if len(build_molecule(s).symbols) == 1]
+        return [s for s in wanted if s not in ions], ions
+
+    def key(self, species: list[str]) -> str:
+        from phyneo_flows.chem import build_molecule
+
+        molecules, ions = self.todo(species)
+        templates = {}
+        for s in molecules:
+            t = build_molecule(s)
+            templates[s] = [list(t.symbols), t.smiles, [[round(float(x), 6) for x in p] for p in t.positions_nm]]
+        return input_hash("monomers", templates, ions, self.method.lower(), self.basis.lower())
+
+    @job(config=REUSE_CONFIG)
+    def make(self, formulation: dict) -> MonomersDocument:
+        from jobflow import CURRENT_JOB
+
+        from phyneo_flows.chem import build_molecule
+        from phyneo_flows.formulation import Formulation
+        from phyneo_flows.qm.models import QMMolecule
+        from phyneo_flows.qm.properties import PropertiesHarness, PropertiesInput
+
+        start = time.perf_counter()
+        form = Formulation.model_validate(formulation)
+        species = [s.name for s in form.species()]
+        key = self.key(species)
+        if (done := previous("monomers", key)) is not None:
+            return MonomersDocument.model_validate(done)
+        molecules, ions = self.todo(species)
+        templates = {s: build_molecule(s) for s in molecules}
+        inputs = [PropertiesInput(molecule=QMMolecule(symbols=t.symbols, coordinates_nm=t.positions_nm,
+                                                      charge=t.formal_charge, name=s),
+                                  method=self.method, basis=self.basis, bonds=[tuple(b) for b in t.bonds],
+                                  atom_types=list(t.atom_types))
+                  for s, t in templates.items()]
+        store = getattr(CURRENT_JOB, "store", None)
+        cache = QMCache(cache_store_of(store)) if store is not None else None
+        harness = PropertiesHarness()
+        results, failures = compute_many(harness, inputs, cache=cache)
+        by_hash = {i.input_hash(harness.name, harness.version()): s
+                   for i, s in zip(inputs, templates, strict=True)}
+        monomers = {}
+        for r in results:
+            s = by_hash[r.input_hash]
+            monomers[s] = {"species": s, "symbols": list(templates[s].symbols),
+                           "positions_nm": [list(map(float, p)) for p in templates[s].positions_nm],
+                           "properties": r.model_dump(mode="json")}
+        return MonomersDocument(formulation=form.name, input_hash=key, method=self.method, basis=self.basis,
+                                monomers=monomers, free_ions=ions,
+                                failures=[f.model_dump(mode="json") for f in failures],
+                                wall_time_s=time.perf_counter() - start, cores=_threads())
+
+
+def _threads() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

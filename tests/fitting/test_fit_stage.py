@@ -152,13 +152,22 @@ def test_the_pipeline_flow_runs_md_on_the_fitted_generation():
     assert fit_job.uuid in {r.uuid for r in md_job.input_references}
 
 
-def test_standard_and_paper_profiles_plug_in_the_fit_and_quick_does_not():
+def test_every_profile_plugs_in_the_fit_and_quick_computes_its_own_monomers():
     from pathlib import Path
 
     from phyneo_flows.flows import PhyneoElectrolyteMaker
+    from phyneo_flows.formulation import load_formulation
     from phyneo_flows.profiles import load_profile
+    from phyneo_flows.qm.stage_jobs import MonomersStageMaker
 
-    assert PhyneoElectrolyteMaker.from_profile(load_profile("quick")).fit_maker is None
+    quick = PhyneoElectrolyteMaker.from_profile(load_profile("quick"))
+    assert isinstance(quick.fit_maker, PipelineFitMaker) and quick.fit_maker.known_params is None
+    assert isinstance(quick.monomers_maker, MonomersStageMaker) and not quick.fit_maker.property_files
+    dmc = load_formulation(REPO_ROOT / "workflows/dmc.yaml")
+    assert quick.monomers_maker.todo(["DMC"]) == (["DMC"], [])
+    jobs = {j.metadata["stage"]: j for j in quick.make(dmc).jobs}
+    assert jobs["monomers"].uuid in {r.uuid for r in jobs["fit"].input_references}
+    assert "monomers" not in {j.metadata["stage"] for j in quick.make(dmc, until="sapt").jobs}
     for name in ("standard", "paper"):
         fit = PhyneoElectrolyteMaker.from_profile(load_profile(name)).fit_maker
         assert isinstance(fit, PipelineFitMaker) and load_params(fit.known_params).molecules.keys() >= {"EC", "Li+"}

@@ -75,3 +75,32 @@ def test_npt_of_a_tiny_dmc_box_then_resume_and_reuse(tmp_path):
     doc3 = store.query_one({"uuid": job3.uuid}, load=True)["output"]
     assert doc3["reused_from"] == md_job.uuid and doc3["trajectory"] == doc["trajectory"]
 
+
+
+def test_hydrogen_mass_repartitioning_gives_a_density_run_and_no_transport(tmp_path):
+    """HMR (allowed for density, never transport): masses moved to H, total kept, recorded in the document;
+    the properties stage then reports the density and names why diffusion and viscosity are skipped."""
+    from phyneo_flows.analysis.jobs import PropertiesMaker
+
+    store = memory_store()
+    data = load_formulation(REPO_ROOT / "workflows/dmc.yaml").model_dump(mode="json")
+    box_job = BoxMaker(n_atoms=96).make(data)
+    maker = MDStageMaker(npt_ps=0.24, timestep_fs=2.0, report_interval=2, frames_per_chunk=20, cutoff_nm=0.4,
+                         polarization="direct", minimise_iterations=50, temperature_k=298.15,
+                         hydrogen_mass_amu=3.024, work_dir=str(tmp_path / "md"))
+    assert "hydrogen_mass_amu" in maker.protocol()
+    assert "hydrogen_mass_amu" not in tiny_md(tmp_path).protocol()  # runs without it keep their keys
+    md_job = maker.make(box_job.output)
+    props = PropertiesMaker(n_bootstrap=10).make(md_job.output)
+    run_locally([box_job, md_job, props], store=store, log=False, ensure_success=True)
+    doc = store.query_one({"uuid": md_job.uuid}, load=True)["output"]
+    masses = np.asarray(doc["species"][0]["atom_masses_amu"])
+    symbols = ["C", "O", "C", "O", "O", "C"] + ["H"] * 6  # the DMC template's order
+    assert np.allclose(masses[[i for i, s in enumerate(symbols) if s == "H"]], 3.024)
+    assert masses.sum() == pytest.approx(3 * 12.011 + 6 * 1.008 + 3 * 15.999, rel=1e-4)
+    assert doc["hydrogen_mass_amu"] == 3.024 and doc["timestep_ps"] == pytest.approx(0.002)
+    traj = read_h5md(doc["trajectory"])
+    assert np.isfinite(traj["position"]).all() and 100 < traj["temperature"].mean() < 600
+    out = store.query_one({"uuid": props.uuid}, load=True)["output"]
+    assert [p["name"] for p in out["properties"]] == ["density"]
+    assert "hydrogen" in out["skipped"]["diffusion"] and "hydrogen" in out["skipped"]["viscosity"]
