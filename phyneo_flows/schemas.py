@@ -54,6 +54,13 @@ class BoxDocument(StageDocument):
     positions_nm: list[list[float]] = Field(description="(n_atoms, 3) in nm (data store)")
 
 
+def available_cores() -> int:
+    """Cores this process may use (its CPU affinity), for a stage document's ``cores``."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def as_dict(doc: Any) -> dict:
     """A stage output as a plain dict: jobflow hands stored documents back as pydantic objects or dicts."""
     return doc.model_dump(mode="json") if isinstance(doc, BaseModel) else dict(doc)

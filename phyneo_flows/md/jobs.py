@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from phyneo_flows.md.guard import GuardConfig, Trip
 from phyneo_flows.md.integrators import MDConfig
 from phyneo_flows.reuse import REUSE_CONFIG
-from phyneo_flows.schemas import StageDocument
+from phyneo_flows.schemas import StageDocument, available_cores
 
 
 class MDRunDocument(BaseModel):
@@ -26,8 +26,6 @@ class MDRunDocument(BaseModel):
     n_atoms: int
     n_steps: int
     timestep_ps: float
-    hydrogen_mass_amu: float | None = Field(None, description="set: hydrogen masses repartitioned (amu); the "
-                                            "dynamics are not physical, so no transport property is computed")
     trips: list[Trip] = Field(default_factory=list)
     ns_per_day: float
     final_box_nm: list[list[float]]
@@ -250,7 +248,7 @@ class MDStageMaker(Maker):
             traces=md_traces(report.trajectory, float(masses.sum())),
             final_box_nm=np.asarray(backend.state.box).tolist(),
             final_positions_nm=np.asarray(backend.state.positions).tolist(),
-            wall_time_s=time.perf_counter() - start, cores=_cores())
+            wall_time_s=time.perf_counter() - start, cores=available_cores())
 
 
 def residual_terms(ensemble_dirs: list[str], box: dict) -> dict:
@@ -267,12 +265,6 @@ def residual_terms(ensemble_dirs: list[str], box: dict) -> dict:
         name = "residual_" + "_".join(ens.config.pair_types or ("ions",))
         terms[name] = ens.energy_term(symbols, index, species, [charges[s] for s in species])
     return terms
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def md_traces(trajectory: str, total_mass_amu: float, max_points: int = 400) -> dict[str, list[float]]:

@@ -16,7 +16,7 @@ from phyneo_flows.qm.cache import QMCache, cache_store_of
 from phyneo_flows.qm.harness import compute_many
 from phyneo_flows.qm.jobs import SaptMaker
 from phyneo_flows.reuse import REUSE_CONFIG, previous
-from phyneo_flows.schemas import StageDocument, input_hash
+from phyneo_flows.schemas import StageDocument, available_cores, input_hash
 
 
 class SaptPairDocument(StageDocument):
@@ -99,41 +99,41 @@ class MonomersStageMaker(Maker):
     basis: str = "aug-cc-pvdz"
     skip: tuple[str, ...] = ()
 
+    def _plan(self, species: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """({molecule: template} to compute, monatomic ions) among ``species``, leaving out ``skip``."""
+        from phyneo_flows.chem import build_molecule
+
+        templates = {s: build_molecule(s) for s in species if s not in self.skip}
+        ions = [s for s, t in templates.items() if len(t.symbols) == 1]
+        return {s: t for s, t in templates.items() if s not in ions}, ions
+
+    def _key(self, templates: dict[str, Any], ions: list[str]) -> str:
+        geometry = {s: [list(t.symbols), t.smiles, [[round(float(x), 6) for x in p] for p in t.positions_nm]]
+                    for s, t in templates.items()}
+        return input_hash("monomers", geometry, ions, self.method.lower(), self.basis.lower())
+
     def todo(self, species: list[str]) -> tuple[list[str], list[str]]:
         """(molecules to compute, monatomic ions) among ``species``, leaving out ``skip``."""
-        from phyneo_flows.chem import build_molecule
-
-        wanted = [s for s in species if s not in self.skip]
-        ions = [s for s in wanted if len(build_molecule(s).symbols) == 1]
-        return [s for s in wanted if s not in ions], ions
+        templates, ions = self._plan(species)
+        return list(templates), ions
 
     def key(self, species: list[str]) -> str:
-        from phyneo_flows.chem import build_molecule
-
-        molecules, ions = self.todo(species)
-        templates = {}
-        for s in molecules:
-            t = build_molecule(s)
-            templates[s] = [list(t.symbols), t.smiles, [[round(float(x), 6) for x in p] for p in t.positions_nm]]
-        return input_hash("monomers", templates, ions, self.method.lower(), self.basis.lower())
+        return self._key(*self._plan(species))
 
     @job(config=REUSE_CONFIG)
     def make(self, formulation: dict) -> MonomersDocument:
         from jobflow import CURRENT_JOB
 
-        from phyneo_flows.chem import build_molecule
         from phyneo_flows.formulation import Formulation
         from phyneo_flows.qm.models import QMMolecule
         from phyneo_flows.qm.properties import PropertiesHarness, PropertiesInput
 
         start = time.perf_counter()
         form = Formulation.model_validate(formulation)
-        species = [s.name for s in form.species()]
-        key = self.key(species)
+        templates, ions = self._plan([s.name for s in form.species()])
+        key = self._key(templates, ions)
         if (done := previous("monomers", key)) is not None:
             return MonomersDocument.model_validate(done)
-        molecules, ions = self.todo(species)
-        templates = {s: build_molecule(s) for s in molecules}
         inputs = [PropertiesInput(molecule=QMMolecule(symbols=t.symbols, coordinates_nm=t.positions_nm,
                                                       charge=t.formal_charge, name=s),
                                   method=self.method, basis=self.basis, bonds=[tuple(b) for b in t.bonds],
@@ -154,10 +154,4 @@ class MonomersStageMaker(Maker):
         return MonomersDocument(formulation=form.name, input_hash=key, method=self.method, basis=self.basis,
                                 monomers=monomers, free_ions=ions,
                                 failures=[f.model_dump(mode="json") for f in failures],
-                                wall_time_s=time.perf_counter() - start, cores=_threads())
-
-
-def _threads() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+                                wall_time_s=time.perf_counter() - start, cores=available_cores())
