@@ -118,9 +118,13 @@ class PipelineFitMaker(Maker):
             ResidualConfig(**self.residual)  # a bad setting fails when the flow is built, not hours later
 
     def key(self, sapt_keys: list[str], monomers_key: str | None = None) -> str:
-        """``monomers_key``: the input hash of the pipeline's monomer-properties stage, when it feeds the fit."""
+        """``monomers_key``: the input hash of the pipeline's monomer-properties stage, when it feeds the fit.
+        The fit settings enter with their defaults filled in, so a changed default refits."""
+        from phyneo_flows.fitting.shortrange import FitSettings
+
         parts = [sorted(sapt_keys), _file_hash(self.known_params),
-                 {s: _file_hash(p) for s, p in sorted(self.property_files.items())}, self.fit_settings,
+                 {s: _file_hash(p) for s, p in sorted(self.property_files.items())},
+                 FitSettings(**self.fit_settings).model_dump(),
                  self.evaluate_known]
         if self.residual is not None:
             parts.append({"residual": self.residual})

@@ -14,6 +14,14 @@ together with the total (weighted ``total_weight`` times a component). Points wh
 which keep full weight. Parameters: log B and A / A_start per free type, Adam (optax); the parameters with
 the lowest validation loss are kept.
 
+B is per type and shared by the five components, so the Slater energy of a pair of types is
+K_ij P(B_ij r) exp(-B_ij r) with K_ij = sum_c sign_c A_c,i A_c,j, and the pair has a repulsive wall only when
+K_ij > 0. The data rarely bring every pair of types close (two carbonyl oxygens, say), and a free fit then
+leaves some K_ij negative: the MD collapses there. With ``wall_fraction`` w > 0 (default 0.1) the fit is
+parameterised as A_c,i = f_c,i A_exchange,i with |f_i| < sqrt(1 - w) for the four attractive components, so
+by Cauchy-Schwarz K_ij >= w A_exchange,i A_exchange,j > 0 for every pair of fitted types, whatever the data
+(``slater_walls`` lists them).
+
 A molecule's A and B are fitted jointly on every dimer that involves it. Molecules named in ``frozen``
 keep the values in ``params`` (fitted before, e.g. for another formulation); dimers made only of frozen
 molecules take no part, so a formulation whose molecules are all known refits nothing.
@@ -32,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from phyneo_flows.errors import InputError
 from phyneo_flows.ff.model import FFSettings
-from phyneo_flows.ff.params import SLATER_COMPONENTS, ForceFieldParams, value
+from phyneo_flows.ff.params import SLATER_COMPONENTS, SLATER_SIGNS, ForceFieldParams, value
 from phyneo_flows.fitting.data import DimerRecord, split_by_scan
 from phyneo_flows.fitting.physics import (
     check_records,
@@ -59,6 +67,16 @@ class FitSettings(BaseModel):
     val_scans: int = Field(1, ge=0)
     seed: int = 0
     positive_exchange: bool = Field(True, description="keep A_exchange >= 0 (a repulsive wall for every pair)")
+    wall_fraction: float = Field(
+        0.1, ge=0, lt=1,
+        description="every pair of fitted atom types keeps a net repulsive Slater wall: sum over components of "
+        "sign_c A_c,i A_c,j >= wall_fraction A_exchange,i A_exchange,j (see ``slater_walls``); 0 leaves the "
+        "other components free, and pairs of types the data never bring close can then collapse in MD")
+    exchange_floor: float = Field(
+        0.2, ge=0,
+        description="with wall_fraction > 0: A_exchange of a fitted type stays above this fraction of its start "
+        "value (by element, ff.literature), so a few dimers that never bring an atom into contact cannot "
+        "switch its wall off")
     prior_weight: float = Field(1e-2, ge=0, description="(kJ/mol)^2 per unit squared change of log B or "
                                 "A / A_start: fixes directions the data leave free (A_i -> s A_i, A_j -> A_j / s)")
 
@@ -179,8 +197,21 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
     fidx = jnp.asarray(free_idx)
     scale_j = jnp.asarray(scale)
 
+    walled = settings.wall_fraction > 0
+    rho = float(np.sqrt(1.0 - settings.wall_fraction))
+    floor = settings.exchange_floor
+
     def unpack(theta):
         logb = fixed_logb.at[fidx].set(theta["logb"])
+        if walled:
+            # A_c = f_c A_exchange with |f| < rho: Cauchy-Schwarz keeps every pair's wall >= (1 - rho^2) exchange
+            # A_exchange >= exchange_floor x its start value: every type keeps a wall the data cannot remove
+            a_ex = (floor + jnp.exp(theta["a"][:, 0])) * scale_j[fidx, 0]
+            g = theta["a"][:, 1:]
+            f = rho * g / jnp.sqrt(1.0 + jnp.sum(g * g, axis=1, keepdims=True))
+            free_a = jnp.concatenate([a_ex[:, None], f * a_ex[:, None]], axis=1)
+            a = (fixed_a * scale_j).at[fidx].set(free_a)
+            return jnp.exp(logb), a
         a = fixed_a.at[fidx].set(theta["a"]) * scale_j
         if settings.positive_exchange:
             a = a.at[:, 0].set(jnp.abs(a[:, 0]))
@@ -198,6 +229,8 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
                                         + jnp.sum((theta["a"] - theta0["a"]) ** 2))
 
     theta = {"logb": jnp.asarray(np.log(b0[free_idx])), "a": jnp.asarray((a0 / scale)[free_idx])}
+    if walled:
+        theta["a"] = jnp.asarray(_wall_start(a0[free_idx], scale[free_idx, 0], rho, floor))
     theta0 = dict(theta)
     opt = optax.adam(settings.learning_rate)
     state = opt.init(theta)
@@ -220,6 +253,37 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
                 best, best_loss = theta, v
     b, a = unpack(best)
     return np.asarray(b), np.asarray(a), history
+
+
+def _wall_start(a0: np.ndarray, scale: np.ndarray, rho: float, floor: float) -> np.ndarray:
+    """Start values (T, 5) of the walled parameterisation for start A's ``a0`` (T, 5): log(|A_exchange| / scale),
+    then g with f = rho g / sqrt(1 + |g|^2) = A_c / A_exchange, the ratios shrunk to 0.9 rho where larger."""
+    a_ex = np.maximum(np.abs(a0[:, 0]), 1e-3)
+    f = a0[:, 1:] / a_ex[:, None]
+    norm = np.linalg.norm(f, axis=1, keepdims=True)
+    f = np.where(norm > 0.9 * rho, f * 0.9 * rho / np.maximum(norm, 1e-12), f)
+    u = np.linalg.norm(f, axis=1, keepdims=True) / rho
+    g = f / rho / np.sqrt(1.0 - u * u)
+    return np.concatenate([np.log(np.maximum(a_ex / scale - floor, 1e-3))[:, None], g], axis=1)
+
+
+def slater_walls(params: ForceFieldParams, molecules: Sequence[str] | None = None) -> list[dict]:
+    """The net short-range wall of every pair of atom types (within and across ``molecules``, default all).
+
+    B is per type and shared by the components, so a pair's Slater energy is K_ij P(B_ij r) exp(-B_ij r) with
+    K_ij = sum_c sign_c A_c,i A_c,j: the pair is repulsive at contact only when K_ij > 0. Returns
+    [{"types": [i, j], "wall_kj_mol": K_ij, "exchange_kj_mol": A_ex,i A_ex,j}], most attractive first.
+    """
+    types = [(m, t, params.molecule(m).types[t]) for m in (molecules or list(params.molecules))
+             for t in params.molecule(m).types]
+    out = []
+    for n, (_, ti, pi) in enumerate(types):
+        for _, tj, pj in types[n:]:
+            a_i = [float(pi.number(f"A_{c}")) for c in SLATER_COMPONENTS]
+            a_j = [float(pj.number(f"A_{c}")) for c in SLATER_COMPONENTS]
+            k = sum(SLATER_SIGNS[c] * x * y for c, x, y in zip(SLATER_COMPONENTS, a_i, a_j, strict=True))
+            out.append({"types": [ti, tj], "wall_kj_mol": k, "exchange_kj_mol": a_i[0] * a_j[0]})
+    return sorted(out, key=lambda w: w["wall_kj_mol"])
 
 
 @dataclass

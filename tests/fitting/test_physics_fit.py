@@ -256,3 +256,30 @@ def test_frozen_molecules_are_not_refitted(ec_li, monkeypatch):
     monkeypatch.setattr(shortrange.optax, "adam", lambda *a, **k: pytest.fail("optimiser started"))
     res = shortrange.fit_short_range(ec_li, recs, frozen=("EC", "Li+"))
     assert res.fitted_molecules == [] and res.params == ec_li
+
+
+def test_every_fitted_pair_of_atom_types_keeps_a_repulsive_wall():
+    """A free fit of DMC's 30 Slater parameters on one scan leaves pairs of types the scan never brings into
+    contact without a wall (K_ij = sum_c sign_c A_c,i A_c,j < 0: two carbonyl oxygens attract without bound and
+    the MD collapses, as the quick pipeline's first fit did). The walled parameterisation keeps
+    K_ij >= wall_fraction A_ex,i A_ex,j for every pair and A_exchange above its floor, on the same data."""
+    from phyneo_flows.fitting.monomer_params import _slater_start
+    from phyneo_flows.fitting.shortrange import FitSettings, fit_short_range, slater_walls
+
+    start = params_from_fixtures({"DMC": PROPS / "properties_DMC_hf_augccpvdz.json"})
+    recs = [r for r in load_dimers(SAPT / "DMC-DMC.jsonl") if r.scan == 0][:12]
+    free = fit_short_range(start, recs, settings=FitSettings(steps=600, test_scans=0, val_scans=0,
+                                                             wall_fraction=0.0))
+    walls = slater_walls(free.params, ["DMC"])
+    print("\nfree fit, most attractive walls:", [(w["types"], round(w["wall_kj_mol"])) for w in walls[:3]])
+    assert walls[0]["wall_kj_mol"] < 0  # the failure the constraint exists for
+    settings = FitSettings(steps=600, test_scans=0, val_scans=0)
+    res = fit_short_range(start, recs, settings=settings)
+    walls = slater_walls(res.params, ["DMC"])
+    assert len(walls) == 15  # 5 types of DMC: every pair, like and unlike
+    for w in walls:
+        assert w["wall_kj_mol"] >= settings.wall_fraction * w["exchange_kj_mol"] * (1 - 1e-9) > 0, w
+    mol = res.params.molecules["DMC"]
+    for t, tp in mol.types.items():
+        element = mol.symbols[mol.atom_types.index(t)]
+        assert tp.number("A_exchange") >= settings.exchange_floor * _slater_start(element)["A_exchange"] * (1 - 1e-9)
