@@ -73,6 +73,7 @@ class PhyneoElectrolyteMaker(Maker):
                 known_params=path(profile.fit.known_params) if profile.fit.known_params else None,
                 property_files={s: path(p) for s, p in profile.fit.property_files.items()},
                 fit_settings=dict(profile.fit.settings), residual=profile.fit.residual,
+                extra_dimers=[path(p) for p in profile.fit.extra_dimers],
                 work_dir=None if work_dir is None else str(Path(work_dir).parent / "fit"))
         monomers_maker = None
         if profile.monomers.enabled and fit_maker is not None and not plugged:

@@ -58,6 +58,7 @@ class FitProfile(BaseModel):
     known_params: str | None = None  # phyneo-ff file of molecules fitted before (frozen, reused)
     property_files: dict[str, str] = {}  # {species: monomer-properties JSON} for molecules still to fit
     settings: dict = {}  # FitSettings fields (steps, learning_rate, test_scans, ...)
+    extra_dimers: list[str] = []  # SAPT dimers computed before (JSONL files/folders) that join the training data
     residual: dict | None = None  # ResidualConfig fields: residual ensembles per covered pair type; None: none
 
 

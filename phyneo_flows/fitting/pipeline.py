@@ -86,6 +86,38 @@ def sapt_records(sapt: Sequence[Any]) -> tuple[list[DimerRecord], int]:
     return records, skipped
 
 
+def extra_training_dimers(paths: Sequence[str], records: Sequence[DimerRecord], species: set[str]
+                          ) -> list[DimerRecord]:
+    """The dimers of ``paths`` whose two molecules are in ``species``, as training data: marked targeted
+    (``split_by_scan`` puts them in training), scans renumbered past the pipeline's own, and checked to be at the
+    level of ``records``."""
+    from dataclasses import replace
+
+    from phyneo_flows.fitting.data import load_dimers
+
+    level = {(r.method.lower(), r.basis.lower()) for r in records}
+    offset = 1000 * (1 + max((r.scan for r in records), default=0) // 1000)
+    out = []
+    for r in load_dimers(list(paths)):
+        if r.species_a not in species or r.species_b not in species:
+            continue
+        if (r.method.lower(), r.basis.lower()) not in level:
+            raise InputError(f"extra dimer {r.pair_type} scan {r.scan} is {r.method}/{r.basis}, the "
+                             f"pipeline's SAPT is {sorted(level)}", field="fit.extra_dimers",
+                             fix="give dimers computed at the SAPT stage's method and basis")
+        source = {**(r.extra.get("source") or {}), "targeted": "extra dimers"}
+        out.append(replace(r, scan=offset + r.scan, extra={**r.extra, "source": source}))
+    return out
+
+
+def _tree_hash(path: str) -> str | None:
+    p = Path(path)
+    if p.is_dir():
+        return hashlib.sha256("".join(f"{f.name}:{_file_hash(str(f))}" for f in sorted(p.glob("*.jsonl")))
+                              .encode()).hexdigest()[:16]
+    return _file_hash(path)
+
+
 def _file_hash(path: str | None) -> str | None:
     if path is None:
         return None
@@ -110,6 +142,9 @@ class PipelineFitMaker(Maker):
     evaluate_known: bool = True  # all species known: still score them on the dimers (parity, pair_metrics)
     residual: dict | None = None  # ResidualConfig fields: train residual ensembles (one per covered pair type)
     work_dir: str | None = None  # where ensembles and their checkpoints go (``<work_dir>/<input hash>/``)
+    # SAPT-labelled dimers computed before (JSONL files or folders, the fixtures' format, at the SAPT stage's
+    # level): those of the formulation's pair types join the training data (never the test set)
+    extra_dimers: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.residual is not None:
@@ -130,6 +165,8 @@ class PipelineFitMaker(Maker):
             parts.append({"residual": self.residual})
         if monomers_key:
             parts.append({"monomers": monomers_key})
+        if self.extra_dimers:
+            parts.append({"extra_dimers": [_tree_hash(p) for p in self.extra_dimers]})
         return input_hash("pipeline-physics-fit", *parts)
 
     @job(data=["parity", "parity_png"], config=REUSE_CONFIG, output_schema=PipelineFitDocument)
@@ -164,6 +201,8 @@ class PipelineFitMaker(Maker):
         params = params.model_copy(update={"molecules": {s: params.molecules[s] for s in species}})
         records, skipped = sapt_records(docs)
         records = [r for r in records if r.species_a in params.molecules and r.species_b in params.molecules]
+        if records and self.extra_dimers:
+            records += extra_training_dimers(self.extra_dimers, records, set(params.molecules))
         common = dict(formulation=form.name, generation=generation, input_hash=key, sapt_keys=sapt_keys,
                       reused_molecules=reused, frozen_molecules=reused, settings=settings.model_dump(),
                       n_dimers=len(records), n_skipped=skipped)

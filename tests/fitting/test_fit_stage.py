@@ -165,6 +165,7 @@ def test_every_profile_plugs_in_the_fit_and_quick_computes_its_own_monomers():
     assert isinstance(quick.monomers_maker, MonomersStageMaker) and not quick.fit_maker.property_files
     dmc = load_formulation(REPO_ROOT / "workflows/dmc.yaml")
     assert quick.monomers_maker.todo(["DMC"]) == (["DMC"], [])
+    assert [Path(p).name for p in quick.fit_maker.extra_dimers] == ["sapt0_jun-cc-pvdz"]
     jobs = {j.metadata["stage"]: j for j in quick.make(dmc).jobs}
     assert jobs["monomers"].uuid in {r.uuid for r in jobs["fit"].input_references}
     assert "monomers" not in {j.metadata["stage"] for j in quick.make(dmc, until="sapt").jobs}
@@ -172,6 +173,33 @@ def test_every_profile_plugs_in_the_fit_and_quick_computes_its_own_monomers():
         fit = PhyneoElectrolyteMaker.from_profile(load_profile(name)).fit_maker
         assert isinstance(fit, PipelineFitMaker) and load_params(fit.known_params).molecules.keys() >= {"EC", "Li+"}
         assert all(Path(p).is_file() for p in fit.property_files.values()) and "EC" in fit.property_files
+
+
+def test_extra_dimers_join_the_training_data_only(tmp_path):
+    """Committed dimers of the formulation's pair types become training data (marked targeted, scans renumbered
+    past the stage's own), other pair types are left out, the stage's last scan stays the test set, the key
+    changes with them, and dimers at another level are refused with the field named."""
+    from phyneo_flows.errors import InputError
+    from phyneo_flows.fitting.data import split_by_scan
+    from phyneo_flows.fitting.pipeline import extra_training_dimers
+
+    own, _ = sapt_records([sapt_doc({0, 1})])
+    folder = REPO_ROOT / "fixtures/fitting/sapt0_jun-cc-pvdz"
+    extra = extra_training_dimers([str(folder)], own, {"Li+", "EC"})
+    n_ec = len(load_dimers(folder / "EC-EC.jsonl"))
+    assert {r.pair_type for r in extra} == {"Li+-EC", "EC-EC"} and len(extra) == 120 + n_ec  # no PF6-, no DMC
+    extra = extra_training_dimers([str(folder)], own, {"EC"})
+    assert {r.pair_type for r in extra} == {"EC-EC"} and len(extra) == n_ec
+    both = extra_training_dimers([str(LI_EC)], own, {"Li+", "EC"})
+    assert all(r.targeted and r.scan >= 1000 for r in both)
+    split = split_by_scan(own + both, test_scans=1, val_scans=0)
+    assert {r.scan for r in split["test"]} == {max(r.scan for r in own)} and len(split["train"]) == 12 + 120
+    plain = PipelineFitMaker()
+    assert PipelineFitMaker(extra_dimers=[str(LI_EC)]).key(["k"]) != plain.key(["k"])
+    other = tmp_path / "x.jsonl"
+    other.write_text(LI_EC.read_text().replace('"jun-cc-pvdz"', '"aug-cc-pvdz"'))
+    with pytest.raises(InputError, match="fit.extra_dimers"):
+        extra_training_dimers([str(other)], own, {"Li+", "EC"})
 
 
 @pytest.mark.slow
