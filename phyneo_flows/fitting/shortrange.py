@@ -72,6 +72,13 @@ class FitSettings(BaseModel):
         description="every pair of fitted atom types keeps a net repulsive Slater wall: sum over components of "
         "sign_c A_c,i A_c,j >= wall_fraction A_exchange,i A_exchange,j (see ``slater_walls``); 0 leaves the "
         "other components free, and pairs of types the data never bring close can then collapse in MD")
+    contact_weight: float = Field(
+        1.0, ge=0,
+        description="weight of the contact penalty ((kJ/mol)^2 per (kJ/mol)^2 of violation): the pair potential of "
+        "every pair of atom types (Slater terms, damped dispersion, charges) must fall monotonically over "
+        "``contact_range_nm`` and by ``contact_barrier_kj_mol`` across it, so no two atoms can fuse (0: off)")
+    contact_range_nm: tuple[float, float] = Field((0.10, 0.17), description="distances the wall must cover, nm")
+    contact_barrier_kj_mol: float = Field(50.0, ge=0, description="V(r_min) - V(r_max) at least this, kJ/mol")
     exchange_floor: float = Field(
         0.2, ge=0,
         description="with wall_fraction > 0: A_exchange of a fitted type stays above this fraction of its start "
@@ -224,6 +231,8 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
         err = err + settings.total_weight * jnp.sum(w * (comps["total"] - tg["total"]) ** 2)
         return err / jnp.sum(w)
 
+    contact = contact_penalty(params, keys, free_idx, settings) if settings.contact_weight > 0 else None
+
     def prior(theta):
         return settings.prior_weight * (jnp.sum((theta["logb"] - theta0["logb"]) ** 2)
                                         + jnp.sum((theta["a"] - theta0["a"]) ** 2))
@@ -237,7 +246,11 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
 
     @jax.jit
     def step(theta, state):
-        loss, g = jax.value_and_grad(lambda th: loss_fn(th, train) + prior(th))(theta)
+        def objective(th):
+            extra = settings.contact_weight * contact(*unpack(th)) if contact is not None else 0.0
+            return loss_fn(th, train) + prior(th) + extra
+
+        loss, g = jax.value_and_grad(objective)(theta)
         upd, state = opt.update(g, state, theta)
         return optax.apply_updates(theta, upd), state, loss
 
@@ -265,6 +278,70 @@ def _wall_start(a0: np.ndarray, scale: np.ndarray, rho: float, floor: float) -> 
     u = np.linalg.norm(f, axis=1, keepdims=True) / rho
     g = f / rho / np.sqrt(1.0 - u * u)
     return np.concatenate([np.log(np.maximum(a_ex / scale - floor, 1e-3))[:, None], g], axis=1)
+
+
+def contact_potentials(params: ForceFieldParams, keys: Sequence[tuple[str, str]], pairs: np.ndarray, r_nm):
+    """A function (b (T,), a (T, 5)) -> V (P, R): the pair potential (kJ/mol) of the type pairs ``pairs`` (P, 2;
+    indices into ``keys``) at the distances ``r_nm`` (R,): the five signed Slater terms, the Tang-Toennies damped
+    dispersion and the charge-charge Coulomb term, i.e. what two atoms of those types feel at contact, less the
+    (short-ranged, damped) higher multipoles and polarisation."""
+    from phyneo_flows.ff.pairwise import dispersion_pair
+    from phyneo_flows.units import ONE_4PI_EPS0
+
+    def col(name):
+        return np.array([float(params.molecule(m).types[t].number(name)) for m, t in keys])
+
+    q, c6, c8, c10 = col("charge"), col("C6"), col("C8"), col("C10")
+    i, j = jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
+    r = jnp.asarray(r_nm)[None, :]
+    coulomb = jnp.asarray(ONE_4PI_EPS0 * q[pairs[:, 0]] * q[pairs[:, 1]])[:, None] / r
+    cn = [jnp.asarray(np.sqrt(c[pairs[:, 0]] * c[pairs[:, 1]]))[:, None] for c in (c6, c8, c10)]
+    signs = jnp.asarray([SLATER_SIGNS[c] for c in SLATER_COMPONENTS])
+
+    def potentials(b, a):
+        bij = jnp.sqrt(b[i] * b[j])[:, None]
+        x = bij * r
+        k = jnp.sum(signs * a[i] * a[j], axis=1)[:, None]
+        slater = k * (x * x / 3.0 + x + 1.0) * jnp.exp(-x)
+        return slater + dispersion_pair(r, bij, *cn) + coulomb
+
+    return potentials
+
+
+def contact_pairs(keys: Sequence[tuple[str, str]], free_idx) -> np.ndarray:
+    """Every pair of type indices (i <= j) with at least one free type."""
+    free = set(int(n) for n in free_idx)
+    return np.array([(i, j) for i in range(len(keys)) for j in range(i, len(keys)) if i in free or j in free],
+                    dtype=int).reshape(-1, 2)
+
+
+def contact_penalty(params: ForceFieldParams, keys, free_idx, settings: FitSettings):
+    """(b, a) -> sum over type pairs of squared violations (kJ/mol)^2 of: V falling monotonically over
+    ``contact_range_nm`` (11 points) and V(r_min) - V(r_max) >= ``contact_barrier_kj_mol``."""
+    r = np.linspace(*settings.contact_range_nm, 11)
+    pot = contact_potentials(params, keys, contact_pairs(keys, free_idx), r)
+    barrier = settings.contact_barrier_kj_mol
+
+    def penalty(b, a):
+        v = pot(b, a)
+        rise = jax.nn.relu(v[:, 1:] - v[:, :-1])  # V must not grow outwards inside the contact range
+        short = jax.nn.relu(barrier - (v[:, 0] - v[:, -1]))
+        return jnp.sum(rise**2) + jnp.sum(short**2)
+
+    return penalty
+
+
+def contact_walls(params: ForceFieldParams, molecules: Sequence[str] | None = None,
+                  r_nm: tuple[float, float] = (0.10, 0.17)) -> list[dict]:
+    """Per pair of atom types of ``molecules`` (default all): the barrier V(r_min) - V(r_max) and the largest
+    outward rise of V over ``r_nm`` (kJ/mol; see ``contact_potentials``), lowest barrier first."""
+    keys = type_keys(params, molecules)
+    b, a = slater_arrays(params, keys)
+    pairs = contact_pairs(keys, range(len(keys)))
+    v = np.asarray(contact_potentials(params, keys, pairs, np.linspace(*r_nm, 11))(jnp.asarray(b), jnp.asarray(a)))
+    out = [{"types": [keys[i][1], keys[j][1]], "barrier_kj_mol": float(v[n, 0] - v[n, -1]),
+            "max_rise_kj_mol": float(max(0.0, np.max(v[n, 1:] - v[n, :-1])))} for n, (i, j) in enumerate(pairs)]
+    return sorted(out, key=lambda w: w["barrier_kj_mol"])
 
 
 def slater_walls(params: ForceFieldParams, molecules: Sequence[str] | None = None) -> list[dict]:

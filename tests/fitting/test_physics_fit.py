@@ -264,12 +264,12 @@ def test_every_fitted_pair_of_atom_types_keeps_a_repulsive_wall():
     the MD collapses, as the quick pipeline's first fit did). The walled parameterisation keeps
     K_ij >= wall_fraction A_ex,i A_ex,j for every pair and A_exchange above its floor, on the same data."""
     from phyneo_flows.fitting.monomer_params import _slater_start
-    from phyneo_flows.fitting.shortrange import FitSettings, fit_short_range, slater_walls
+    from phyneo_flows.fitting.shortrange import FitSettings, contact_walls, fit_short_range, slater_walls
 
     start = params_from_fixtures({"DMC": PROPS / "properties_DMC_hf_augccpvdz.json"})
     recs = [r for r in load_dimers(SAPT / "DMC-DMC.jsonl") if r.scan == 0][:12]
     free = fit_short_range(start, recs, settings=FitSettings(steps=600, test_scans=0, val_scans=0,
-                                                             wall_fraction=0.0))
+                                                             wall_fraction=0.0, contact_weight=0.0))
     walls = slater_walls(free.params, ["DMC"])
     print("\nfree fit, most attractive walls:", [(w["types"], round(w["wall_kj_mol"])) for w in walls[:3]])
     assert walls[0]["wall_kj_mol"] < 0  # the failure the constraint exists for
@@ -279,6 +279,11 @@ def test_every_fitted_pair_of_atom_types_keeps_a_repulsive_wall():
     assert len(walls) == 15  # 5 types of DMC: every pair, like and unlike
     for w in walls:
         assert w["wall_kj_mol"] >= settings.wall_fraction * w["exchange_kj_mol"] * (1 - 1e-9) > 0, w
+    contact = contact_walls(res.params, ["DMC"])
+    print("contact barriers (lowest 3):", [(w["types"], round(w["barrier_kj_mol"], 1), round(w["max_rise_kj_mol"], 2))
+                                         for w in contact[:3]])
+    assert contact[0]["barrier_kj_mol"] >= 0.9 * settings.contact_barrier_kj_mol
+    assert max(w["max_rise_kj_mol"] for w in contact) < 1.0
     mol = res.params.molecules["DMC"]
     for t, tp in mol.types.items():
         element = mol.symbols[mol.atom_types.index(t)]
