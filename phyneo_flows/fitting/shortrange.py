@@ -285,7 +285,7 @@ def contact_potentials(params: ForceFieldParams, keys: Sequence[tuple[str, str]]
     indices into ``keys``) at the distances ``r_nm`` (R,): the five signed Slater terms, the Tang-Toennies damped
     dispersion and the charge-charge Coulomb term, i.e. what two atoms of those types feel at contact, less the
     (short-ranged, damped) higher multipoles and polarisation."""
-    from phyneo_flows.ff.pairwise import dispersion_pair
+    from phyneo_flows.ff.pairwise import dispersion_pair, slater_pair
     from phyneo_flows.units import ONE_4PI_EPS0
 
     def col(name):
@@ -296,14 +296,13 @@ def contact_potentials(params: ForceFieldParams, keys: Sequence[tuple[str, str]]
     r = jnp.asarray(r_nm)[None, :]
     coulomb = jnp.asarray(ONE_4PI_EPS0 * q[pairs[:, 0]] * q[pairs[:, 1]])[:, None] / r
     cn = [jnp.asarray(np.sqrt(c[pairs[:, 0]] * c[pairs[:, 1]]))[:, None] for c in (c6, c8, c10)]
-    signs = jnp.asarray([SLATER_SIGNS[c] for c in SLATER_COMPONENTS])
+    n_r = r.shape[1]
+    flat_r = jnp.tile(r[0], len(pairs))
 
     def potentials(b, a):
-        bij = jnp.sqrt(b[i] * b[j])[:, None]
-        x = bij * r
-        k = jnp.sum(signs * a[i] * a[j], axis=1)[:, None]
-        slater = k * (x * x / 3.0 + x + 1.0) * jnp.exp(-x)
-        return slater + dispersion_pair(r, bij, *cn) + coulomb
+        bij = jnp.sqrt(b[i] * b[j])
+        slater = slater_pair(flat_r, jnp.repeat(bij, n_r), jnp.repeat(a[i] * a[j], n_r, axis=0))
+        return jnp.sum(slater, axis=1).reshape(-1, n_r) + dispersion_pair(r, bij[:, None], *cn) + coulomb
 
     return potentials
 
@@ -332,9 +331,10 @@ def contact_penalty(params: ForceFieldParams, keys, free_idx, settings: FitSetti
 
 
 def contact_walls(params: ForceFieldParams, molecules: Sequence[str] | None = None,
-                  r_nm: tuple[float, float] = (0.10, 0.17)) -> list[dict]:
+                  r_nm: tuple[float, float] | None = None) -> list[dict]:
     """Per pair of atom types of ``molecules`` (default all): the barrier V(r_min) - V(r_max) and the largest
     outward rise of V over ``r_nm`` (kJ/mol; see ``contact_potentials``), lowest barrier first."""
+    r_nm = r_nm or FitSettings().contact_range_nm
     keys = type_keys(params, molecules)
     b, a = slater_arrays(params, keys)
     pairs = contact_pairs(keys, range(len(keys)))
