@@ -228,7 +228,10 @@ class ForceField:
             rc = make_recip(pos, box, nvec, alpha)
         return mu_p, quad, inter, intra, rc
 
-    def _electrostatics(self, pos, box, nbrs, nvec):
+    def _electrostatics(self, pos, box, nbrs, nvec, mu0=None):
+        """Permanent and polarisation energy (kJ/mol), CG iterations and the induced dipoles (N, 3; e nm).
+        ``mu0`` (e nm) starts the iteration where it is nonzero (the last step's dipoles in MD); all zeros (or
+        None) starts from the direct dipoles."""
         a = self._arr
         st = self.settings
         alpha = st.alpha()
@@ -245,7 +248,7 @@ class ForceField:
         if st.polarization == "direct":
             field = -jax.grad(pol_int)(zero)
             e_pol = -0.5 * jnp.sum(jnp.where(has, pol, 0.0)[:, None] * field**2) * ONE_4PI_EPS0
-            return perm, e_pol, jnp.asarray(0)
+            return perm, e_pol, jnp.asarray(0), jax.lax.stop_gradient(jnp.where(has, pol, 0.0)[:, None] * field)
         frozen = jax.lax.stop_gradient((pos, box))
         sg = self._multipole_setup(frozen[0], frozen[1], nbrs, nvec)
 
@@ -256,19 +259,19 @@ class ForceField:
             return induced_induced(sg[2], sg[3], sg[4], alpha, mu) / ONE_4PI_EPS0
 
         mu, it = solve_induced(
-            pol_frozen, pol, st.induced_tolerance / DEBYE_PER_E_NM, st.max_iterations, quadratic
+            pol_frozen, pol, st.induced_tolerance / DEBYE_PER_E_NM, st.max_iterations, quadratic, mu0
         )
         mu = jax.lax.stop_gradient(mu)
         self_term = 0.5 * jnp.sum(jnp.where(has[:, None], mu**2 / jnp.where(has, pol, 1.0)[:, None], 0.0))
         e_pol = (pol_int(mu) + self_term) * ONE_4PI_EPS0
-        return perm, e_pol, it
+        return perm, e_pol, it, mu
 
-    def _terms(self, pos, box=None, nbrs=None, nvec=None, lrc=0.0):
+    def _terms(self, pos, box=None, nbrs=None, nvec=None, lrc=0.0, mu0=None):
         a = self._arr
         s = self.system
         st = self.settings
         out = {}
-        out["electrostatics"], out["polarization"], it = self._electrostatics(pos, box, nbrs, nvec)
+        out["electrostatics"], out["polarization"], it, mu = self._electrostatics(pos, box, nbrs, nvec, mu0)
         if box is not None:
             i, j = nbrs.pairs[:, 0], nbrs.pairs[:, 1]
             valid = i < self.n
@@ -310,6 +313,7 @@ class ForceField:
         for name, fn in self.extra_terms.items():
             out[name] = fn(pos, box)
         out["_iterations"] = it
+        out["_induced"] = mu
         return out
 
     def _total_and_terms(self, pos, box, nbrs, nvec, lrc):

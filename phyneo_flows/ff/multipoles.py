@@ -311,9 +311,12 @@ def induced_induced(inter: PairGeom, intra: PairGeom, rc, alpha: float, mu_i) ->
 
 
 def solve_induced(
-    pol_energy, polarizability, tol: float, max_iter: int, quadratic=None
+    pol_energy, polarizability, tol: float, max_iter: int, quadratic=None, guess=None
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Minimise U(mu) = pol_energy(mu) + sum mu^2/(2 alpha) by preconditioned conjugate gradients.
+
+    The iteration starts from ``guess`` (e nm; e.g. the previous MD step's dipoles) when it is given and not
+    all zeros, else from the direct dipoles alpha E_permanent.
 
     ``pol_energy`` is quadratic in mu. ``quadratic`` (optional) is its part that is quadratic in mu alone
     (no linear term): the conjugate-gradient products then use it and skip the permanent multipoles.
@@ -335,6 +338,8 @@ def solve_induced(
         return v * inv_alpha + grad(v) - g0
 
     mu = alpha * field
+    if guess is not None:
+        mu = jnp.where(jnp.any(guess != 0), jnp.where(has[:, None], guess, 0.0), mu)
     r = field - hess(mu)
     z = alpha * r
     p = z

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
 from phyneo_flows.errors import InputError  # noqa: E402
-from phyneo_flows.md.potential import Potential, evaluate  # noqa: E402
+from phyneo_flows.md.potential import Potential, evaluate_carry  # noqa: E402
 from phyneo_flows.units import BAR_NM3_TO_KJ_MOL, BOLTZMANN_KJ_MOL_K  # noqa: E402
 
 
@@ -143,7 +143,7 @@ class Integrator:
         mol_mass = jax.ops.segment_sum(self.masses, self.mol, self.n_mol)
         self.mol_mass = mol_mass
         self._chunk = jax.jit(self._chunk_impl)
-        self._eval = jax.jit(lambda pos, box, aux: evaluate(potential, pos, box, aux))
+        self._eval = jax.jit(lambda pos, box, aux: evaluate_carry(potential, pos, box, aux))
         self._update_aux = jax.jit(potential.update_aux)
 
     # ------------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class Integrator:
         if aux is None:
             aux = self.potential.init_aux(pos, box)
         aux = self._update_aux(aux, pos, box)
-        terms, total, forces, virial = self._eval(pos, box, aux)
+        terms, total, forces, virial, aux = self._eval(pos, box, aux)
         vol = float(abs(np.linalg.det(np.asarray(box))))
         i64 = jnp.int64
         return MDState(
@@ -206,7 +206,7 @@ class Integrator:
         pos = state.positions + shift[self.mol]
         box = state.box * scale
         aux = self.potential.update_aux(state.aux, pos, box)
-        terms, total, forces, virial = evaluate(self.potential, pos, box, aux)
+        terms, total, forces, virial, aux = evaluate_carry(self.potential, pos, box, aux)
         pv = cfg.pressure_bar * BAR_NM3_TO_KJ_MOL
         w = total - state.energy + pv * dv - self.n_mol * kt * jnp.log(new_vol / vol)
         accept = (new_vol > 0) & jnp.isfinite(total) & (jax.random.uniform(k_acc) < jnp.exp(-w / kt))
@@ -244,7 +244,7 @@ class Integrator:
         vel = state.velocities + 0.5 * dt * state.forces / m
         pos = state.positions + dt * vel
         aux = self.potential.update_aux(state.aux, pos, state.box)
-        terms, total, forces, virial = evaluate(self.potential, pos, state.box, aux)
+        terms, total, forces, virial, aux = evaluate_carry(self.potential, pos, state.box, aux)
         vel = vel + 0.5 * dt * forces / m
         state = _replace(
             state,

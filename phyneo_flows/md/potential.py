@@ -38,6 +38,10 @@ def _never(aux) -> bool:
     return False
 
 
+def _ignore_terms(aux, terms):
+    return aux
+
+
 @dataclass(frozen=True)
 class Potential:
     """A pure energy with an optional auxiliary state.
@@ -48,7 +52,9 @@ class Potential:
     ``needs_realloc(aux) -> bool`` (host side: True when ``aux`` overflowed and must be rebuilt by
     ``init_aux``);
     ``grow_aux(overflowed_aux, positions, box) -> aux`` (host side, optional: a larger one than the one that
-    overflowed, e.g. a neighbour list sized from the pair count it saw; default ``init_aux``).
+    overflowed, e.g. a neighbour list sized from the pair count it saw; default ``init_aux``);
+    ``absorb(aux, terms) -> aux`` (jit-able, same shapes): what an evaluation hands on to the next step, read
+    from its diagnostic terms (keys starting with '_'), e.g. the induced dipoles as the next solve's start.
     """
 
     energy: Callable[[Any, Any, Any], dict]
@@ -56,6 +62,7 @@ class Potential:
     update_aux: Callable[[Any, Any, Any], Any] = _keep_aux
     needs_realloc: Callable[[Any], bool] = _never
     grow_aux: Callable[[Any, Any, Any], Any] | None = None
+    absorb: Callable[[Any, dict], Any] = _ignore_terms
     name: str = "potential"
     extra: dict = field(default_factory=dict)
 
@@ -82,6 +89,11 @@ def evaluate(potential: Potential, positions, box, aux):
 
     jit-able. The strain e acts on positions and box alike: r -> r (1 + e), h -> h (1 + e).
     """
+    return evaluate_carry(potential, positions, box, aux)[:4]
+
+
+def evaluate_carry(potential: Potential, positions, box, aux):
+    """:func:`evaluate` and the auxiliary state for the next step (``potential.absorb``); jit-able."""
 
     def strained(pos, eps):
         deform = jnp.eye(3) + eps
@@ -91,8 +103,9 @@ def evaluate(potential: Potential, positions, box, aux):
     (total, terms), (g_pos, g_eps) = jax.value_and_grad(strained, argnums=(0, 1), has_aux=True)(
         positions, jnp.zeros((3, 3), positions.dtype)
     )
+    carried = potential.absorb(aux, terms)
     terms = {k: v for k, v in terms.items() if not k.startswith("_")}
-    return terms, total, -g_pos, -g_eps
+    return terms, total, -g_pos, -g_eps, carried
 
 
 def lennard_jones(
