@@ -165,7 +165,8 @@ def test_every_profile_plugs_in_the_fit_and_quick_computes_its_own_monomers():
     assert isinstance(quick.monomers_maker, MonomersStageMaker) and not quick.fit_maker.property_files
     dmc = load_formulation(REPO_ROOT / "workflows/dmc.yaml")
     assert quick.monomers_maker.todo(["DMC"]) == (["DMC"], [])
-    assert [Path(p).name for p in quick.fit_maker.extra_dimers] == ["sapt0_jun-cc-pvdz"]
+    assert [Path(p).name for p in quick.fit_maker.extra_dimers] == ["sapt0_jun-cc-pvdz", "active"]
+    assert all(Path(p).is_dir() for p in quick.fit_maker.extra_dimers)
     jobs = {j.metadata["stage"]: j for j in quick.make(dmc).jobs}
     assert jobs["monomers"].uuid in {r.uuid for r in jobs["fit"].input_references}
     assert "monomers" not in {j.metadata["stage"] for j in quick.make(dmc, until="sapt").jobs}
