@@ -50,6 +50,12 @@ SRC_IMPROPER = ("out-of-plane term of a planar three-bonded centre, AMBER/GAFF f
                 "k 10.5 kcal/mol on a carbonyl C (parm99/GAFF X-X-C-O), 1.1 kcal/mol otherwise (GAFF X-X-ca-X)")
 SRC_CONJUGATED = ("2-fold torsion across the bond from a carbonyl C to a two-bonded O or N (ester, carbonate, amide), "
                   "GAFF X-c-os-X: 5.40 kcal/mol over 4 paths, 1.35 kcal/mol a torsion, phase 180 deg")
+SRC_ESTER = ("1-fold torsion O=C-O-C across an acyclic ester/carbonate C-O bond, minimum at the conformer's "
+             "dihedral (cis in DMC): k from HF/6-31G* relaxed cis-trans vs cis-cis DMC "
+             "(fixtures/ff/make_dmc_conformers.py)")
+# HF/6-31G* relaxed DMC: cis-trans 15.82 kJ/mol above cis-cis; the other generic terms give 4.00 of it at those
+# geometries, so one flipped O=C-O-C torsion carries the rest: 2 k = 11.82
+ESTER_ONEFOLD_KJ_MOL = 5.91
 IMPROPER_CARBONYL_KJ_MOL = 10.5 * 4.184
 IMPROPER_OTHER_KJ_MOL = 1.1 * 4.184
 CONJUGATED_TORSION_KJ_MOL = 5.40 / 4 * 4.184
@@ -166,8 +172,10 @@ def generic_bonded(symbols: list[str], bonds: list[tuple[int, int]], pos: np.nda
     """Harmonic bonds/angles at the conformer's geometry; 3-fold torsions of 0.5 kJ/mol; on every planar
     three-bonded centre an improper torsion that keeps it planar (AMBER/GAFF form and force constants), and
     2-fold torsions across the bonds from a carbonyl C to a two-bonded O or N (ester, carbonate, amide
-    conjugation). Without the last two a carbonate's C pyramidalised by 0.43 A (median) in the DMC liquid and
-    opened it to O...C contacts of 1.9-2.1 A."""
+    conjugation), plus a 1-fold O=C-O-C term across the acyclic ones that keeps the conformer's cis or trans form
+    (DMC's cis-trans 15.8 kJ/mol above cis-cis, HF/6-31G*). Without the impropers a carbonate's C pyramidalised
+    by 0.43 A (median) in the DMC liquid and opened it to O...C contacts of 1.9-2.1 A; without the 1-fold term
+    6 of 34 DMC turned cis-trans (large dipole) within 26 ps and the liquid densified again."""
     nbr: list[set[int]] = [set() for _ in symbols]
     for i, j in bonds:
         nbr[i].add(j)
@@ -226,13 +234,43 @@ def generic_bonded(symbols: list[str], bonds: list[tuple[int, int]], pos: np.nda
         for b, c in ((i, j), (j, i)):
             if not planar.get(b) or symbols[c] not in ("O", "N") or len(nbr[c]) != 2:
                 continue
+            acyclic = not _connected(nbr, b, c, without=(b, c))
             for a in sorted(nbr[b] - {c}):
                 for d in sorted(nbr[c] - {b}):
                     out.torsions.append(TorsionTerm(atoms=(a, b, c, d), periodicity=2,
                                                     phase=Value(value=float(np.pi), unit="rad", source=SRC_CONJUGATED),
                                                     k=Value(value=CONJUGATED_TORSION_KJ_MOL, unit="kJ/mol",
                                                             source=SRC_CONJUGATED)))
+                    if acyclic and symbols[a] == "O" and len(nbr[a]) == 1 and ESTER_ONEFOLD_KJ_MOL > 0:
+                        # k (1 + cos(phi - phase)): minimum where the conformer is (0 or 180 deg)
+                        cis = abs(_dihedral(pos, a, b, c, d)) < np.pi / 2
+                        out.torsions.append(TorsionTerm(
+                            atoms=(a, b, c, d), periodicity=1,
+                            phase=Value(value=float(np.pi) if cis else 0.0, unit="rad", source=SRC_ESTER),
+                            k=Value(value=ESTER_ONEFOLD_KJ_MOL, unit="kJ/mol", source=SRC_ESTER)))
     return out
+
+
+def _connected(nbr: list[set[int]], start: int, goal: int, without: tuple[int, int]) -> bool:
+    """Whether ``goal`` is reachable from ``start`` without using the bond ``without`` (a ring bond)."""
+    seen, stack = {start}, [start]
+    while stack:
+        a = stack.pop()
+        for n in nbr[a]:
+            if {a, n} == set(without) or n in seen:
+                continue
+            if n == goal:
+                return True
+            seen.add(n)
+            stack.append(n)
+    return False
+
+
+def _dihedral(pos: np.ndarray, a: int, b: int, c: int, d: int) -> float:
+    b0, b1, b2 = pos[a] - pos[b], pos[c] - pos[b], pos[d] - pos[c]
+    b1 = b1 / np.linalg.norm(b1)
+    v, w = b0 - (b0 @ b1) * b1, b2 - (b2 @ b1) * b1
+    return float(np.arctan2(np.cross(b1, v) @ w, v @ w))
 
 
 def molecule_params(name: str) -> MoleculeParams:
