@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phyneo_flows.ff.bonded import dihedral
 from phyneo_flows.ff.params import (
     SLATER_COMPONENTS,
     AngleTerm,
@@ -243,7 +244,7 @@ def generic_bonded(symbols: list[str], bonds: list[tuple[int, int]], pos: np.nda
                                                             source=SRC_CONJUGATED)))
                     if acyclic and symbols[a] == "O" and len(nbr[a]) == 1 and ESTER_ONEFOLD_KJ_MOL > 0:
                         # k (1 + cos(phi - phase)): minimum where the conformer is (0 or 180 deg)
-                        cis = abs(_dihedral(pos, a, b, c, d)) < np.pi / 2
+                        cis = abs(float(dihedral(pos, np.array([[a, b, c, d]]))[0])) < np.pi / 2
                         out.torsions.append(TorsionTerm(
                             atoms=(a, b, c, d), periodicity=1,
                             phase=Value(value=float(np.pi) if cis else 0.0, unit="rad", source=SRC_ESTER),
@@ -265,12 +266,6 @@ def _connected(nbr: list[set[int]], start: int, goal: int, without: tuple[int, i
             stack.append(n)
     return False
 
-
-def _dihedral(pos: np.ndarray, a: int, b: int, c: int, d: int) -> float:
-    b0, b1, b2 = pos[a] - pos[b], pos[c] - pos[b], pos[d] - pos[c]
-    b1 = b1 / np.linalg.norm(b1)
-    v, w = b0 - (b0 @ b1) * b1, b2 - (b2 @ b1) * b1
-    return float(np.arctan2(np.cross(b1, v) @ w, v @ w))
 
 
 def molecule_params(name: str) -> MoleculeParams:
