@@ -197,3 +197,82 @@ def params_from_fixtures(
         molecules[ion] = free_ion_params(ion)
         provenance["properties"][ion] = {"source": "qm.properties.FREE_IONS"}
     return ForceFieldParams(description=description, provenance=provenance, molecules=molecules)
+
+
+#: Molecular C6 (hartree bohr^6) of the uncoupled HF response, by (SMILES, charge, basis): what
+#: ``qm.dispersion.uncoupled_c6`` gives on the species template conformer (``chem.build_molecule``), with
+#: PySCF 2.14 (RHF, density fitting) and psi4's jun-cc-pVDZ file. A molecule missing here is computed when it is
+#: first fitted (seconds to a minute). Remake: ``python -m phyneo_flows.fitting.monomer_params SPECIES ...``.
+UNCOUPLED_C6_AU: dict[tuple[str, int, str], float] = {
+    ("COC(=O)OC", 0, "jun-cc-pvdz"): 1007.5172037656728,  # DMC
+    ("O=C1OCCO1", 0, "jun-cc-pvdz"): 879.0148074507379,  # EC
+    ("F[P-](F)(F)(F)(F)F", -1, "jun-cc-pvdz"): 392.855687410777,  # PF6-
+}
+
+SAPT_LEVEL_KEY = "sapt_level_dispersion"
+
+
+def uncoupled_c6_of(species: str, basis: str) -> float:
+    """Molecular uncoupled-HF C6 (hartree bohr^6) of ``species`` in ``basis``: the table, else computed."""
+    from phyneo_flows.chem import build_molecule
+    from phyneo_flows.qm.dispersion import uncoupled_c6
+
+    tpl = build_molecule(species)
+    key = (tpl.smiles, int(tpl.formal_charge), basis.lower())
+    if key not in UNCOUPLED_C6_AU:
+        UNCOUPLED_C6_AU[key] = uncoupled_c6(list(tpl.symbols), tpl.positions_nm, int(tpl.formal_charge), basis)
+    return UNCOUPLED_C6_AU[key]
+
+
+def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[str] | None = None
+                          ) -> ForceFieldParams:
+    """The parameters with C6, C8 and C10 of each polyatomic molecule scaled to the dispersion of the SAPT level.
+
+    SAPT0's E(20)disp is the dispersion of uncoupled HF response in the SAPT basis; its R^-6 asymptote is the
+    Casimir-Polder C6 of those polarisabilities (``qm.dispersion.uncoupled_c6``; psi4's water dimer at 12 and
+    16 Å reproduces it, tests/qm/test_uncoupled_dispersion.py). The monomer properties' D4 C6 is near the true
+    one and in a basis with diffuse functions on every atom; against SAPT0/jun-cc-pVDZ (no diffuse H, no
+    diffuse d) it was 41 % too strong for DMC-DMC at closest contacts of 5 Å and more, beyond the reach of the
+    Slater terms, and the liquid came out over-bound and 6.7 % too dense. The factor
+    s = C6_mol(uncoupled HF, basis) / C6_mol(params) multiplies C6, C8 and C10 of every atom (the D4 atom
+    partition and the C8/C10 recursion are kept), so the long range and the SAPT the short range is fitted
+    to are one level. Bare ions keep their free-ion RPA values. ``molecules`` (default all) limits the
+    scaling; a molecule already scaled (``provenance[SAPT_LEVEL_KEY]``) is left alone. The factors go to
+    ``provenance[SAPT_LEVEL_KEY]``.
+    """
+    from phyneo_flows.qm.dispersion import molecular_c6, to_kj_mol_nm
+
+    done = dict(params.provenance.get(SAPT_LEVEL_KEY, {}))
+    names = list(params.molecules) if molecules is None else list(molecules)
+    new = dict(params.molecules)
+    for name in names:
+        mol = params.molecule(name)
+        if len(mol.symbols) == 1 or name in done:
+            continue
+        c6_model = molecular_c6(mol.type_array("C6")) / float(to_kj_mol_nm(1.0, 6))
+        c6_sapt = uncoupled_c6_of(name, basis)
+        factor = c6_sapt / c6_model
+        types = {}
+        for t, tp in mol.types.items():
+            scaled = {k: value(float(getattr(tp, k).value) * factor, k,
+                               f"{getattr(tp, k).source}; x {factor:.4f} to the uncoupled-HF/{basis} C6 of SAPT0 "
+                               "(fitting.monomer_params.sapt_level_dispersion)")
+                      for k in ("C6", "C8", "C10")}
+            types[t] = tp.model_copy(update=scaled)
+        new[name] = mol.model_copy(update={"types": types})
+        done[name] = {"basis": basis.lower(), "factor": factor, "c6_monomer_au": c6_model,
+                      "c6_uncoupled_hf_au": c6_sapt}
+    if not done:
+        return params
+    return params.model_copy(update={"molecules": new, "provenance": {**params.provenance, SAPT_LEVEL_KEY: done}})
+
+
+if __name__ == "__main__":  # the table above
+    import sys
+
+    from phyneo_flows.chem import build_molecule
+
+    for sp in sys.argv[1:]:
+        t = build_molecule(sp)
+        c6 = uncoupled_c6_of(sp, "jun-cc-pvdz")
+        print(f'    ("{t.smiles}", {int(t.formal_charge)}, "jun-cc-pvdz"): {c6!r},  # {sp}')

@@ -86,6 +86,9 @@ class FitSettings(BaseModel):
         "switch its wall off")
     prior_weight: float = Field(1e-2, ge=0, description="(kJ/mol)^2 per unit squared change of log B or "
                                 "A / A_start: fixes directions the data leave free (A_i -> s A_i, A_j -> A_j / s)")
+    sapt_level_dispersion: bool = Field(
+        True, description="scale each fitted molecule's C6/C8/C10 to the uncoupled-HF C6 in the SAPT basis before "
+        "the long-range check and the fit (``monomer_params.sapt_level_dispersion``): long and short range one level")
 
 
 @dataclass
@@ -377,10 +380,20 @@ class PhysicsFit:
 def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *, frozen: Sequence[str] = (),
                     settings: FitSettings | None = None, ff_settings: FFSettings | None = None,
                     min_contact_a: float = 5.0, plots: bool = True) -> PhysicsFit:
-    """Long-range check, short-range fit, metrics per split and pair type, and parity plots."""
+    """Dispersion at the SAPT level (``FitSettings.sapt_level_dispersion``), long-range check, short-range fit,
+    metrics per split and pair type, and parity plots."""
     from phyneo_flows.fitting.longrange_check import check_long_range
     from phyneo_flows.fitting.metrics import pair_metrics, parity_png, summary
+    from phyneo_flows.fitting.monomer_params import sapt_level_dispersion
 
+    settings = settings or FitSettings()
+    bases = sorted({r.basis.lower() for r in records if r.basis})
+    if settings.sapt_level_dispersion and bases:
+        if len(bases) > 1:
+            raise InputError(f"the dimers mix SAPT bases {bases}", field="dimers",
+                             fix="fit to dimers of one SAPT level")
+        fitted = [m for m in params.molecules if m not in set(frozen)]
+        params = sapt_level_dispersion(params, bases[0], fitted)
     try:
         checks = {k: v.model_dump() | {"passed": v.passed}
                   for k, v in check_long_range(params, records, min_contact_a=min_contact_a,

@@ -146,22 +146,23 @@ def test_dimer_with_unknown_atom_order_is_a_clear_error(ec_li):
 @pytest.fixture(scope="module")
 def far_checks():
     from phyneo_flows.fitting.longrange_check import check_long_range, format_checks
+    from phyneo_flows.fitting.monomer_params import sapt_level_dispersion
 
     records = load_dimers(SAPT)
-    params = params_from_fixtures({s: PROPS / f"properties_{s}_hf_augccpvdz.json" for s in ("EC", "DMC", "PF6-")},
-                                  ions=("Li+",))
+    d4 = params_from_fixtures({s: PROPS / f"properties_{s}_hf_augccpvdz.json" for s in ("EC", "DMC", "PF6-")},
+                              ions=("Li+",))
+    params = sapt_level_dispersion(d4, "jun-cc-pvdz")  # what run_physics_fit checks and fits
     checks = check_long_range(params, records, min_contact_a=5.0)
     print("\n" + format_checks(checks))
-    return checks, format_checks
+    return checks, format_checks, check_long_range(d4, records, min_contact_a=5.0)
 
 
-NEUTRAL_MISMATCH = ("measured on the first far points of each neutral pair (closest contact >= 5 A): EC-EC "
-                    "(6 points, 2 scans) electrostatics 1.2 %, dispersion 41.9 %; DMC-DMC (8 points, 3 scans) "
-                    "electrostatics 26.3 %, dispersion 43.1 % (6 points: 8.1 %, 46.8 %; 3: 10.3 %, 51.3 %) "
-                    "(model more dispersion than SAPT0/jun-cc-pVDZ, whose dispersion is "
-                    "basis-truncated; DMC's multipoles without penetration at 5-6 A). The check does its job: the "
-                    "monomer properties and the SAPT level disagree for neutral pairs; see "
-                    "fixtures/fitting/params/README.md")
+NEUTRAL_MISMATCH = ("measured on the first far points of each neutral pair (closest contact >= 5 A), with C6/C8/C10 "
+                    "scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: EC-EC (6 points, 2 scans) "
+                    "electrostatics 1.2 %, dispersion 19.1 % (D4 unscaled: 41.9 %); DMC-DMC (8 points, 3 scans) "
+                    "electrostatics 26.3 %, dispersion 14.9 % (unscaled 43.1 %). What is left: C8/C10 (Grimme's "
+                    "recursion on D4) against a basis without diffuse d functions, and DMC's multipoles without "
+                    "penetration at 5-6 A; see fixtures/fitting/params/README.md")
 
 
 @pytest.mark.parametrize("pair", [
@@ -172,11 +173,25 @@ NEUTRAL_MISMATCH = ("measured on the first far points of each neutral pair (clos
 def test_long_range_check_against_committed_sapt(far_checks, pair):
     """At closest contacts >= 5 A: electrostatics within 5 %, induction and dispersion within 15 % of SAPT
     (components below 0.05 kJ/mol are reported, not judged). Prints the measured figures."""
-    checks, format_checks = far_checks
+    checks, format_checks, _ = far_checks
     c = checks[pair]
     assert c.n_points > 0
     assert c.components["electrostatics"].judged, pair
     assert c.passed, format_checks({pair: c})
+
+
+@pytest.mark.parametrize("pair", ["EC-EC", "DMC-DMC"])
+def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
+    """D4 C6/C8/C10 put 42-43 % more dispersion than SAPT0/jun-cc-pVDZ at closest contacts >= 5 A; scaled to the
+    uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the excess is halved or better,
+    and DMC-DMC meets the issue's 15 %."""
+    checks, format_checks, d4 = far_checks
+    scaled, raw = checks[pair].components["dispersion"], d4[pair].components["dispersion"]
+    assert raw.relative_deviation > 0.4, format_checks({pair: d4[pair]})
+    assert scaled.relative_deviation < 0.5 * raw.relative_deviation, format_checks({pair: checks[pair]})
+    assert abs(scaled.model_sum_kj_mol) > abs(scaled.sapt_sum_kj_mol)  # still more than SAPT0: C8/C10
+    if pair == "DMC-DMC":
+        assert scaled.passed, format_checks({pair: checks[pair]})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -288,3 +303,24 @@ def test_every_fitted_pair_of_atom_types_keeps_a_repulsive_wall():
     for t, tp in mol.types.items():
         element = mol.symbols[mol.atom_types.index(t)]
         assert tp.number("A_exchange") >= settings.exchange_floor * _slater_start(element)["A_exchange"] * (1 - 1e-9)
+
+
+def test_sapt_level_dispersion_scales_each_molecule_once_and_leaves_ions():
+    """After scaling, a molecule's C6 combined over its atoms is the uncoupled-HF C6 of the table; C8 and C10 move
+    by the same factor; Li+ keeps its free-ion values; a second call changes nothing; the factors are recorded."""
+    from phyneo_flows.fitting.monomer_params import SAPT_LEVEL_KEY, UNCOUPLED_C6_AU, sapt_level_dispersion
+    from phyneo_flows.qm.dispersion import molecular_c6, to_kj_mol_nm
+
+    d4 = params_from_fixtures({"DMC": PROPS / "properties_DMC_hf_augccpvdz.json"}, ions=("Li+",))
+    once = sapt_level_dispersion(d4, "jun-cc-pvdz")
+    twice = sapt_level_dispersion(once, "jun-cc-pvdz")
+    assert twice.model_dump() == once.model_dump()
+    dmc, raw = once.molecules["DMC"], d4.molecules["DMC"]
+    c6 = molecular_c6(dmc.type_array("C6")) / float(to_kj_mol_nm(1.0, 6))
+    assert c6 == pytest.approx(UNCOUPLED_C6_AU[("COC(=O)OC", 0, "jun-cc-pvdz")], rel=1e-10)
+    factor = once.provenance[SAPT_LEVEL_KEY]["DMC"]["factor"]
+    assert 0.7 < factor < 0.9
+    for key in ("C8", "C10"):
+        np.testing.assert_allclose(dmc.type_array(key), factor * raw.type_array(key), rtol=1e-12)
+    assert once.molecules["Li+"].model_dump() == d4.molecules["Li+"].model_dump()
+    assert "Li+" not in once.provenance[SAPT_LEVEL_KEY]
