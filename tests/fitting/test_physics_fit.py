@@ -324,3 +324,17 @@ def test_sapt_level_dispersion_scales_each_molecule_once_and_leaves_ions():
         np.testing.assert_allclose(dmc.type_array(key), factor * raw.type_array(key), rtol=1e-12)
     assert once.molecules["Li+"].model_dump() == d4.molecules["Li+"].model_dump()
     assert "Li+" not in once.provenance[SAPT_LEVEL_KEY]
+
+
+def test_a_fit_refuses_dimers_of_two_sapt_bases():
+    """Scaling the dispersion to 'the SAPT level' needs one level: mixed bases are an input error naming the dimers."""
+    import dataclasses
+
+    from phyneo_flows.fitting.shortrange import FitSettings, run_physics_fit
+
+    recs = load_dimers(SAPT / "EC-EC.jsonl")[:4]
+    mixed = recs[:2] + [dataclasses.replace(r, basis="aug-cc-pvdz") for r in recs[2:]]
+    params = params_from_fixtures({"EC": PROPS / "properties_EC_hf_augccpvdz.json"})
+    with pytest.raises(InputError) as err:
+        run_physics_fit(params, mixed, settings=FitSettings(steps=1), plots=False)
+    assert err.value.field == "dimers" and "aug-cc-pvdz" in str(err.value)
