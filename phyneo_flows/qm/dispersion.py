@@ -87,6 +87,19 @@ ION_BASIS: dict[str, list[tuple[int, int, float, float]]] = {
 }
 
 
+def occ_vir_dipoles(mf) -> np.ndarray:
+    """Dipole integrals <i|r|a> (bohr) between occupied and virtual orbitals of a closed-shell RHF, origin at
+    the centre of nuclear charge, shape (3, nocc * nvir) (occupied index slowest)."""
+    mol = mf.mol
+    charges = mol.atom_charges()
+    centre = np.einsum("i,ix->x", charges, mol.atom_coords()) / charges.sum()
+    with mol.with_common_orig(centre):
+        dip = mol.intor_symmetric("int1e_r", comp=3)
+    occ = mf.mo_coeff[:, mf.mo_occ > 0]
+    vir = mf.mo_coeff[:, mf.mo_occ == 0]
+    return np.einsum("xpq,pi,qa->xia", dip, occ, vir).reshape(3, -1)
+
+
 def rpa_response(mf) -> tuple[np.ndarray, np.ndarray]:
     """Excitation energies w_n (hartree) and isotropic dipole strengths G_n (bohr^2 hartree) of the
     full singlet RPA (TDHF) spectrum of a closed-shell RHF, so that alpha(iu) = sum_n G_n / (w_n^2 + u^2).
@@ -105,14 +118,7 @@ def rpa_response(mf) -> tuple[np.ndarray, np.ndarray]:
     evals, evecs = np.linalg.eigh(amb)
     sqrt_amb = (evecs * np.sqrt(evals)) @ evecs.T
     w2, z = np.linalg.eigh(sqrt_amb @ apb @ sqrt_amb)
-    mol = mf.mol
-    occ = mf.mo_coeff[:, mf.mo_occ > 0]
-    vir = mf.mo_coeff[:, mf.mo_occ == 0]
-    charges = mol.atom_charges()
-    centre = np.einsum("i,ix->x", charges, mol.atom_coords()) / charges.sum()
-    with mol.with_common_orig(centre):
-        dip = mol.intor_symmetric("int1e_r", comp=3)
-    d = np.einsum("xpq,pi,qa->xia", dip, occ, vir).reshape(3, size)
+    d = occ_vir_dipoles(mf)
     proj = d @ sqrt_amb @ z  # (3, nstates)
     strengths = 4.0 * (proj**2).sum(axis=0) / 3.0
     return np.sqrt(w2), strengths
@@ -156,13 +162,8 @@ def uncoupled_response(mf, per_axis: bool = False) -> tuple[np.ndarray, np.ndarr
     This is the response behind SAPT0's E(20)disp, whose R^-6 asymptote is the Casimir-Polder C6 of these
     polarisabilities (Jeziorski, Moszynski, Szalewicz, Chem. Rev. 94, 1887 (1994)).
     """
-    mol = mf.mol
     occ = mf.mo_occ > 0
-    charges = mol.atom_charges()
-    centre = np.einsum("i,ix->x", charges, mol.atom_coords()) / charges.sum()
-    with mol.with_common_orig(centre):
-        dip = mol.intor_symmetric("int1e_r", comp=3)
-    d = np.einsum("xpq,pi,qa->xia", dip, mf.mo_coeff[:, occ], mf.mo_coeff[:, ~occ]).reshape(3, -1)
+    d = occ_vir_dipoles(mf)
     w = (mf.mo_energy[~occ][None, :] - mf.mo_energy[occ][:, None]).ravel()
     if per_axis:
         return w, 4.0 * w * d**2
@@ -181,7 +182,7 @@ def casimir_polder_c6(w: np.ndarray, g: np.ndarray, points: int = 40) -> float:
     return float(3.0 / np.pi * np.sum(wt * du * alpha**2))
 
 
-def basis_for_pyscf(basis: str, symbols: Sequence[str], psi4_basis_dir: str = "/usr/share/psi4/basis"):
+def basis_for_pyscf(basis: str, symbols: Sequence[str], psi4_basis_dir: str | None = None):
     """A basis PySCF can use: its own library name, else psi4's library file (``jun-cc-pvdz`` and the other
     calendar sets PySCF lacks), parsed per element."""
     from pyscf import gto
@@ -196,9 +197,9 @@ def basis_for_pyscf(basis: str, symbols: Sequence[str], psi4_basis_dir: str = "/
     from pathlib import Path
 
     from phyneo_flows.errors import InputError
-    from phyneo_flows.qm.psi4 import basis_file_name
+    from phyneo_flows.qm.psi4 import DEFAULT_BASIS_DIR, basis_file_name
 
-    path = Path(psi4_basis_dir) / basis_file_name(basis)
+    path = Path(psi4_basis_dir or DEFAULT_BASIS_DIR) / basis_file_name(basis)
     if not path.exists():
         raise InputError(f"basis {basis!r} is neither in PySCF's library nor in psi4's ({path})", field="basis",
                          fix="name a basis set that PySCF or psi4 ships")
@@ -220,7 +221,7 @@ def uncoupled_c6(symbols: Sequence[str], positions_nm: np.ndarray, charge: int, 
     mf.kernel()
     if not mf.converged:
         raise EngineError(f"RHF/{basis} of {''.join(symbols)} did not converge in {mf.max_cycle} cycles",
-                      field="basis", fix="check the geometry and charge of the molecule")
+                          field="basis", fix="check the geometry and charge of the molecule")
     return casimir_polder_c6(*uncoupled_response(mf))
 
 
