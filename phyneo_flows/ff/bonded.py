@@ -1,5 +1,6 @@
 """Intramolecular bonded terms, OpenMM's forms: harmonic bonds k/2 (r - r0)^2, harmonic angles
-k/2 (theta - theta0)^2, periodic torsions k (1 + cos(n phi - phase)). kJ/mol, nm, rad.
+k/2 (theta - theta0)^2, periodic torsions k (1 + cos(n phi - phase)), and one-sided harmonic walls
+k/2 (r0 - r)^2 below r0 (OpenMM CustomBondForce). kJ/mol, nm, rad.
 
 Positions are used unwrapped (molecules must be whole), as OpenMM's bonded forces do by default.
 """
@@ -46,3 +47,11 @@ def torsion_energy(pos, idx, n, phase, k):
         return jnp.zeros(())
     phi = dihedral(pos, idx)
     return jnp.sum(k * (1.0 + jnp.cos(n * phi - phase)))
+
+
+def wall_energy(pos, idx, r0, k):
+    """One-sided harmonic walls: k/2 (r0 - r)^2 where r < r0, zero (with zero force) beyond."""
+    if idx.shape[0] == 0:
+        return jnp.zeros(())
+    r = jnp.linalg.norm(pos[idx[:, 1]] - pos[idx[:, 0]], axis=1)
+    return jnp.sum(0.5 * k * jnp.minimum(r - r0, 0.0) ** 2)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 from phyneo_flows.errors import InputError  # noqa: E402
 from phyneo_flows.ff import neighbors as nl  # noqa: E402
 from phyneo_flows.ff import pme  # noqa: E402
-from phyneo_flows.ff.bonded import angle_energy, bond_energy, torsion_energy  # noqa: E402
+from phyneo_flows.ff.bonded import angle_energy, bond_energy, torsion_energy, wall_energy  # noqa: E402
 from phyneo_flows.ff.frames import lab_multipoles  # noqa: E402
 from phyneo_flows.ff.multipoles import (  # noqa: E402
     electrostatic_parts,
@@ -309,6 +309,7 @@ class ForceField:
                 jnp.asarray(s.torsion_phase),
                 jnp.asarray(s.torsion_k),
             )
+            + wall_energy(pos, jnp.asarray(s.walls), jnp.asarray(s.wall_r0), jnp.asarray(s.wall_k))
         )
         for name, fn in self.extra_terms.items():
             out[name] = fn(pos, box)

@@ -81,7 +81,12 @@ def build_openmm_system(
         system.torsions, system.torsion_n, system.torsion_phase, system.torsion_k, strict=True
     ):
         tors.addTorsion(int(a), int(b), int(c), int(d), int(per), float(ph), float(k))
-    for f in (bonds, angles, tors):
+    walls = mm.CustomBondForce("0.5*k*min(0, r - r0)^2")
+    walls.addPerBondParameter("r0")
+    walls.addPerBondParameter("k")
+    for (i, j), r0, k in zip(system.walls, system.wall_r0, system.wall_k, strict=True):
+        walls.addBond(int(i), int(j), [float(r0), float(k)])
+    for f in (bonds, angles, tors, walls):
         f.setForceGroup(GROUPS["bonded"])
         omm.addForce(f)
 

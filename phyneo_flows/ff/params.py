@@ -180,10 +180,20 @@ class TorsionTerm(BaseModel):
     k: Value
 
 
+class WallTerm(BaseModel):
+    """One-sided harmonic wall E = k/2 (r0 - r)^2 for r < r0, zero beyond (OpenMM: a CustomBondForce
+    ``0.5*k*min(0, r - r0)^2``): the intramolecular steric floor between atoms four or more bonds apart."""
+
+    atoms: tuple[int, int]
+    r0: Value
+    k: Value
+
+
 class Bonded(BaseModel):
     bonds: list[BondTerm] = []
     angles: list[AngleTerm] = []
     torsions: list[TorsionTerm] = []
+    walls: list[WallTerm] = []
 
 
 class MoleculeParams(BaseModel):

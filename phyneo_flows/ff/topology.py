@@ -51,6 +51,9 @@ class FFSystem:
     torsion_n: np.ndarray
     torsion_phase: np.ndarray
     torsion_k: np.ndarray
+    walls: np.ndarray  # (nw, 2)
+    wall_r0: np.ndarray
+    wall_k: np.ndarray
     molecule_starts: list[int] = field(default_factory=list)
 
     @property
@@ -72,6 +75,7 @@ def build_system(params: ForceFieldParams, molecule_names: list[str]) -> FFSyste
     bonds, bond_r0, bond_k = [], [], []
     angles, theta0, angle_k = [], [], []
     tors, tor_n, tor_phase, tor_k = [], [], [], []
+    walls, wall_r0, wall_k = [], [], []
     starts: list[int] = []
     offset = 0
     for m, name in enumerate(molecule_names):
@@ -101,6 +105,10 @@ def build_system(params: ForceFieldParams, molecule_names: list[str]) -> FFSyste
             tor_n.append(t.periodicity)
             tor_phase.append(float(np.asarray(t.phase.value)))
             tor_k.append(float(np.asarray(t.k.value)))
+        for w in mp.bonded.walls:
+            walls.append([offset + i for i in w.atoms])
+            wall_r0.append(float(np.asarray(w.r0.value)))
+            wall_k.append(float(np.asarray(w.k.value)))
         offset += n
     if offset == 0:
         raise InputError("the system has no atoms", field="molecules", fix="give at least one molecule")
@@ -139,6 +147,9 @@ def build_system(params: ForceFieldParams, molecule_names: list[str]) -> FFSyste
         torsion_n=arr(tor_n, (-1,), np.int32),
         torsion_phase=arr(tor_phase, (-1,)),
         torsion_k=arr(tor_k, (-1,)),
+        walls=arr(walls, (-1, 2), np.int32),
+        wall_r0=arr(wall_r0, (-1,)),
+        wall_k=arr(wall_k, (-1,)),
         molecule_starts=starts,
     )
 
