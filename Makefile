@@ -5,8 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/phyneo build-box workflows/lipf6_ec_dmc.yaml --atoms 3000 -o box.pdb
-	.venv/bin/phyneo run workflows/dmc.yaml --profile quick   # the whole pipeline; hours on 2 CPU cores, not 60 min (docs/performance.md)
+	.venv/bin/phyneo run workflows/dmc.yaml --profile quick   # the whole pipeline for pure DMC (timings: docs/pipeline.md)
 	.venv/bin/phyneo report dmc -o reports
 
 test: setup

@@ -101,7 +101,8 @@ class PhyneoElectrolyteMaker(Maker):
                                   report_interval=md.report_interval, frames_per_chunk=md.frames_per_chunk,
                                   minimise_iterations=md.minimise_iterations, work_dir=work_dir,
                                   hydrogen_mass_amu=md.hydrogen_mass_amu,
-                                  induced_tolerance_debye=md.induced_tolerance_debye))
+                                  induced_tolerance_debye=md.induced_tolerance_debye,
+                                  pme_spacing_nm=md.pme_spacing_nm))
         if profile.active.enabled:
             from phyneo_flows.generations import NextGenerationMaker
             from phyneo_flows.sampling.jobs import DisagreementSamplingMaker

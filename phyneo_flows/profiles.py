@@ -48,6 +48,7 @@ class MDProfile(BaseModel):
     minimise_iterations: int = 200
     hydrogen_mass_amu: float | None = None  # hydrogen mass repartitioning: density only (no transport properties)
     induced_tolerance_debye: float | None = None  # None: the force field's default (1e-8 D)
+    pme_spacing_nm: float | None = None  # largest PME grid spacing; None: the force field's default (0.04 nm)
 
 
 class FitProfile(BaseModel):

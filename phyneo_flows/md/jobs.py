@@ -154,6 +154,7 @@ class MDStageMaker(Maker):
     work_dir: str | None = None
     hydrogen_mass_amu: float | None = None  # hydrogen mass repartitioning (e.g. 3.024): density only, no transport
     induced_tolerance_debye: float | None = None  # RMS induced-dipole change that ends the solver (FF default)
+    pme_spacing_nm: float | None = None  # largest PME grid spacing (FF default 0.04 nm)
 
     def protocol(self) -> dict:
         out = {"npt_ps": self.npt_ps, "timestep_fs": self.timestep_fs, "backend": self.backend,
@@ -165,6 +166,8 @@ class MDStageMaker(Maker):
             out["hydrogen_mass_amu"] = self.hydrogen_mass_amu
         if self.induced_tolerance_debye is not None:
             out["induced_tolerance_debye"] = self.induced_tolerance_debye
+        if self.pme_spacing_nm is not None:
+            out["pme_spacing_nm"] = self.pme_spacing_nm
         return out
 
     def key(self, box_key: str, ff_key: str) -> str:
@@ -210,6 +213,8 @@ class MDStageMaker(Maker):
         ff_settings = {"cutoff": cutoff, "polarization": self.polarization}
         if self.induced_tolerance_debye is not None:
             ff_settings["induced_tolerance"] = self.induced_tolerance_debye
+        if self.pme_spacing_nm is not None:
+            ff_settings["pme_spacing"] = self.pme_spacing_nm
         ff = ForceField(ForceFieldParams.model_validate(params), molecule_names, FFSettings(**ff_settings),
                         extra_terms=residual_terms(ensemble_dirs or [], box))
         temperature = self.temperature_k or 298.15
