@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import logging
+import re
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,12 +145,52 @@ def run(
     flow = maker.make(f, until=until)
     runs = settings.data_path / "runs"
     runs.mkdir(exist_ok=True)
-    with (console.status(f"running {flow.name} ({len(flow.jobs)} jobs) on {settings.database_description}"),
-          warnings.catch_warnings()):
+    stages = {j.name: str(j.metadata.get("stage", "-")) for j, _ in flow.iterflow()}
+    with (console.status(f"running {flow.name} ({len(flow.jobs)} jobs) on {settings.database_description}") as status,
+          warnings.catch_warnings(), _JobProgress(console, status, stages)):
         warnings.simplefilter("ignore", FutureWarning)  # jobflow's own use of a deprecated monty helper
         responses = run_locally(flow, store=store, root_dir=runs, create_folders=True, log=False,
                                 raise_immediately=True)
     out.print(f"{f.name}: {len(responses)} job(s) finished; results in {settings.database_description}")
+
+
+class _JobProgress(logging.Handler):
+    """Progress of ``phyneo run``: one line on stderr as each job starts and finishes (clock time, stage, job,
+    wall seconds), read from jobflow's own job log records, so a redirected log shows where a long run is."""
+
+    _PATTERN = re.compile(r"^(Starting|Finished) job - (.+) \(([0-9a-f-]+)")
+
+    def __init__(self, console: Console, status: Any, stages: dict[str, str]):
+        super().__init__(logging.INFO)
+        self.console, self.status, self.stages = console, status, stages
+        self.started: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self._PATTERN.match(record.getMessage())
+        if match is None:
+            return
+        what, name, uuid = match.groups()
+        stage = self.stages.get(name, "-")
+        clock = time.strftime("%H:%M:%S")
+        if what == "Starting":
+            self.started[uuid] = time.monotonic()
+            self.status.update(f"{stage}: {name}")
+            self.console.print(f"{clock}  {stage:>10}  started   {name}", highlight=False, soft_wrap=True)
+        else:
+            wall = time.monotonic() - self.started.pop(uuid, time.monotonic())
+            self.console.print(f"{clock}  {stage:>10}  finished  {name}  ({wall:.0f} s)", highlight=False,
+                               soft_wrap=True)
+
+    def __enter__(self) -> _JobProgress:
+        self.logger = logging.getLogger("jobflow")
+        self.level = self.logger.level
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
 
 
 def growth_finished(store, formulation: str) -> bool:

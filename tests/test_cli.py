@@ -14,6 +14,10 @@ def stored(data_dir) -> list:
 def test_run_stores_and_another_process_queries(isolated_data_dir):
     first = phyneo("run", "workflows/dmc.yaml", "--until", "sampling", data_dir=isolated_data_dir)
     assert "finished" in first.stdout
+    progress = [line.split()[1:3] for line in first.stderr.splitlines() if line.split()[2:3] in (["started"],
+                                                                                                 ["finished"])]
+    assert progress == [["box", "started"], ["box", "finished"], ["sampling", "started"], ["sampling", "finished"]], \
+        first.stderr  # one line per job as it starts and ends, with its stage
     records = stored(isolated_data_dir)
     assert [(r["output"]["formulation"], r["output"]["stage"]) for r in records] == [("dmc", "box"),
                                                                                      ("dmc", "sampling")]
