@@ -28,6 +28,14 @@ def fake_md():
                        "potential_energy_kj_mol": [-10.0, -12.0, -12.5], "temperature_k": [290.0, 300.0, 298.0]}}
 
 
+@job(data=["results"])
+def fake_sapt():
+    rows = [{"closest_contact_a": d, "total": -5.0 + d} for d in (1.4, 3.8, 6.2)]
+    return {"formulation": "dmc", "stage": "sapt", "generation": 0, "input_hash": "s", "wall_time_s": 90.0,
+            "cores": 2, "pair_type": "DMC-DMC", "method": "sapt0", "basis": "jun-cc-pvdz", "results": rows,
+            "failures": [{"error": "did not converge"}]}
+
+
 @job
 def fake_properties():
     exp = ExperimentValue(value=1.063, unit="g/cm^3", source="Xu, Chem. Rev. 2004", temperature_k=298.2)
@@ -43,12 +51,14 @@ def fake_reused_md():
 
 def test_report_shows_fit_parity_md_traces_and_cost_per_stage():
     store = memory_store()
-    run_locally([fake_fit(), fake_md(), fake_properties(), fake_reused_md()], store=store, log=False)
+    run_locally([fake_sapt(), fake_fit(), fake_md(), fake_properties(), fake_reused_md()], store=store, log=False)
     data = collect(store, "dmc")
     md = render_markdown(data)
     assert "## Force field generation 1: fit" in md and "| pair type | mae_kj_mol | n | rmse_kj_mol |" in md
     assert "| DMC-DMC | 0.9 | 3 | 1.25 |" in md
     assert "generator: phyneo_flows.fitting" in md
+    # the report states how many SAPT dimers the run computed, over which contacts, and what failed
+    assert "| DMC-DMC | 0 | sapt0/jun-cc-pvdz | 3 | 1 | 1.40-6.20 |" in md
     assert "420 atoms, 50 ps of NPT at 298.1 K" in md
     assert "| density | 1.058 ± 0.004 | g/cm^3 | NPT | 1.063 |" in md
     costs = {c["stage"]: c for c in data.stage_costs}

@@ -26,6 +26,7 @@ class ReportData:
     properties: list[dict] = field(default_factory=list)
     fits: list[dict] = field(default_factory=list)
     md_runs: list[dict] = field(default_factory=list)
+    sapt: list[dict] = field(default_factory=list)
 
     @property
     def stages(self) -> list[dict]:
@@ -71,7 +72,7 @@ def collect(store: JobStore, formulation: str) -> ReportData:
         for p in o.get("properties") or []:
             data.properties.append(p | {"generation": o.get("generation"), "job_id": r["uuid"]})
     # the fit and MD documents with their arrays (parity data, traces) from the data store
-    for stage, target in (("fit", data.fits), ("md", data.md_runs)):
+    for stage, target in (("fit", data.fits), ("md", data.md_runs), ("sapt", data.sapt)):
         for d in store.query({"output.formulation": formulation, "output.stage": stage},
                              properties=["uuid", "output"], load=True, sort={"completed_at": 1}):
             if d["output"].get("reused_from") is None:
@@ -171,6 +172,17 @@ def render_markdown(data: ReportData) -> str:
         for s in comp["salts"]:
             lines.append(f"\n{s['salt']}: {s['realised']:.3f} {s['unit']} realised "
                          f"(requested {s['requested']:g} {s['unit']}).")
+        lines.append("")
+    if data.sapt:
+        lines += ["## Reference QM: SAPT dimers", "",
+                  "| pair type | generation | method | dimers | failed | closest contacts (Å) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for d in data.sapt:
+            rows = d.get("results") or []
+            contacts = [r["closest_contact_a"] for r in rows if r.get("closest_contact_a") is not None]
+            span = f"{min(contacts):.2f}-{max(contacts):.2f}" if contacts else "-"
+            lines.append(f"| {d.get('pair_type')} | {d.get('generation')} | {d.get('method')}/{d.get('basis')} | "
+                         f"{len(rows)} | {len(d.get('failures') or [])} | {span} |")
         lines.append("")
     for fit in data.fits:
         lines += [f"## Force field generation {fit.get('generation')}: fit", ""]
