@@ -23,7 +23,7 @@ def test_report_shows_box_properties_and_cost(tmp_path, phyneo):
     report = collect(store, "dmc")
     md = render_markdown(report)
     assert "| DMC | 10 | +0 |" in md
-    assert "| density | 1.041 ± 0.006 | g/cm3 | NPT | 1.063 |" in md
+    assert "| density | 1.041 ± 0.006 | g/cm3 | NPT | - | 1.063 |" in md
     assert "| box |" in md
     page = render_html(report)
     assert "<img" in page and "1.063" in page

@@ -40,7 +40,8 @@ def fake_sapt():
 def fake_properties():
     exp = ExperimentValue(value=1.063, unit="g/cm^3", source="Xu, Chem. Rev. 2004", temperature_k=298.2)
     return PropertiesDocument(formulation="dmc", generation=1, wall_time_s=36.0, cores=1, properties=[
-        PropertyRecord(name="density", value=1.058, uncertainty=0.004, unit="g/cm^3", method="NPT", experiment=exp)])
+        PropertyRecord(name="density", value=1.058, uncertainty=0.004, unit="g/cm^3", method="NPT", experiment=exp,
+                       details={"fit_window_ps": [25.0, 49.98]})])
 
 
 @job
@@ -60,7 +61,7 @@ def test_report_shows_fit_parity_md_traces_and_cost_per_stage():
     # the report states how many SAPT dimers the run computed, over which contacts, and what failed
     assert "| DMC-DMC | 0 | sapt0/jun-cc-pvdz | 3 | 1 | 1.40-6.20 |" in md
     assert "420 atoms, 50 ps of NPT at 298.1 K" in md
-    assert "| density | 1.058 ± 0.004 | g/cm^3 | NPT | 1.063 |" in md
+    assert "| density | 1.058 ± 0.004 | g/cm^3 | NPT | 25.0-50.0 | 1.063 |" in md
     costs = {c["stage"]: c for c in data.stage_costs}
     # 2 cores for 2 h = 4 core-hours; the reused MD record costs nothing
     assert costs["md"]["core_hours"] == 4.0 and costs["md"]["jobs"] == 2 and costs["md"]["reused"] == 1

@@ -207,12 +207,14 @@ def render_markdown(data: ReportData) -> str:
                   f"; guard trips: {len(md.get('trips') or [])}.", ""]
     if data.properties:
         lines += ["## Properties beside experiment", "",
-                  "| property | predicted | unit | method | experiment | source |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| property | predicted | unit | method | averaged over (ps) | experiment | source |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for p in data.properties:
             exp = p.get("experiment")
+            window = (p.get("details") or {}).get("fit_window_ps")
+            span = f"{window[0]:.1f}-{window[1]:.1f}" if window else "-"
             lines.append(f"| {p['name']} | {_fmt(p['value'], p.get('uncertainty'))} | {p['unit']} | {p['method']} | "
-                         f"{_fmt(exp['value']) if exp else '-'} | {exp['source'] if exp else '-'} |")
+                         f"{span} | {_fmt(exp['value']) if exp else '-'} | {exp['source'] if exp else '-'} |")
         lines.append("")
     lines += ["## Cost per stage", "", "| stage | jobs | reused | wall time (s) | core-hours |",
               "| --- | --- | --- | --- | --- |"]
