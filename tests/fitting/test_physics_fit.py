@@ -157,17 +157,15 @@ def far_checks():
     return checks, format_checks, check_long_range(d4, records, min_contact_a=5.0)
 
 
-NEUTRAL_MISMATCH = ("measured on the first far points of each neutral pair (closest contact >= 5 A), with C6/C8/C10 "
-                    "scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: EC-EC (6 points, 2 scans) "
-                    "electrostatics 1.2 %, dispersion 19.1 % (D4 unscaled: 41.9 %); DMC-DMC (8 points, 3 scans) "
-                    "electrostatics 26.3 %, dispersion 14.9 % (unscaled 43.1 %). What is left: C8/C10 (Grimme's "
-                    "recursion on D4) against a basis without diffuse d functions, and DMC's multipoles without "
-                    "penetration at 5-6 A; see fixtures/fitting/params/README.md")
+NEUTRAL_MISMATCH = ("measured on the far points of DMC-DMC (closest contact >= 5 A, 8 points, 3 scans), with "
+                    "C6/C8/C10 scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: electrostatics 26.3 %, "
+                    "dispersion 14.9 % (unscaled 43.1 %). What is left: DMC's multipoles without penetration at "
+                    "5-6 A; see fixtures/fitting/params/README.md. EC-EC passes since its 8 scans (24 points): "
+                    "electrostatics 0.6 %, induction 5.3 %, dispersion 13.9 %")
 
 
 @pytest.mark.parametrize("pair", [
-    "Li+-EC", "Li+-PF6-",
-    pytest.param("EC-EC", marks=pytest.mark.xfail(strict=True, reason=NEUTRAL_MISMATCH)),
+    "Li+-EC", "Li+-PF6-", "EC-EC",
     pytest.param("DMC-DMC", marks=pytest.mark.xfail(strict=True, reason=NEUTRAL_MISMATCH)),
 ])
 def test_long_range_check_against_committed_sapt(far_checks, pair):
@@ -182,16 +180,15 @@ def test_long_range_check_against_committed_sapt(far_checks, pair):
 
 @pytest.mark.parametrize("pair", ["EC-EC", "DMC-DMC"])
 def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
-    """D4 C6/C8/C10 put 42-43 % more dispersion than SAPT0/jun-cc-pVDZ at closest contacts >= 5 A; scaled to the
-    uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the excess is halved or better,
-    and DMC-DMC meets the issue's 15 %."""
+    """D4 C6/C8/C10 put 36 % (EC-EC, 24 points) and 43 % (DMC-DMC) more dispersion than SAPT0/jun-cc-pVDZ at closest
+    contacts >= 5 A; scaled to the uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the
+    excess is halved or better, and both meet the issue's 15 % (EC-EC 13.9 %, DMC-DMC 14.9 %)."""
     checks, format_checks, d4 = far_checks
     scaled, raw = checks[pair].components["dispersion"], d4[pair].components["dispersion"]
-    assert raw.relative_deviation > 0.4, format_checks({pair: d4[pair]})
+    assert raw.relative_deviation > 0.3, format_checks({pair: d4[pair]})
     assert scaled.relative_deviation < 0.5 * raw.relative_deviation, format_checks({pair: checks[pair]})
     assert abs(scaled.model_sum_kj_mol) > abs(scaled.sapt_sum_kj_mol)  # still more than SAPT0: C8/C10
-    if pair == "DMC-DMC":
-        assert scaled.passed, format_checks({pair: checks[pair]})
+    assert scaled.passed, format_checks({pair: checks[pair]})
 
 
 # ---------------------------------------------------------------------------------------------------------
