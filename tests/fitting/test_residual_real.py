@@ -95,3 +95,27 @@ def test_saved_li_pf6_residual_at_least_halves_the_physics_error():
     assert phys == pytest.approx(2.046, abs=MARGIN)
     assert hyb < 0.153 + MARGIN
     assert hyb <= phys / 2 and hyb < 4.0
+
+
+def test_saved_ec_ec_residual_brings_the_neutral_pair_under_1_kj_mol():
+    """EC-EC (fixtures/fitting/residual_li_ec/README.md, section EC-EC), a neutral pair with the residual on (the
+    pair-type set is a setting; the paper's default is ion pairs only): split_by_scan defaults on the pair's own
+    96 points (train scans 0-4, validation 5, test 6 and 7; 19 of the 24 test points are scored).
+    Measured when the ensemble was made: physics only 1.750 kJ/mol, physics + residual 0.893 kJ/mol, under the
+    issue's 1 kJ/mol for neutral pairs."""
+    sapt = SAPT.with_name("EC-EC.jsonl")
+    test = split_by_scan(load_dimers(sapt))["test"]
+    assert sorted({r.scan for r in test}) == [6, 7]
+    doc = json.loads((HERE / "physics_EC_EC.json").read_text())
+    table = {k: v for part in doc["total"].values() for k, v in part.items()}
+    base = np.array([table[f"{r.scan}:{r.point}"] for r in test])
+    ref = np.array([r.total for r in test])
+    mask = scoring_mask(test)
+    assert mask.sum() == 19
+    phys = rmse(base, ref, mask)
+    pred, std = load_ensemble(HERE / "ensemble_EC_EC").predict(test, base)
+    hyb = rmse(pred, ref, mask)
+    assert phys == pytest.approx(1.750, abs=MARGIN)
+    assert hyb < 0.893 + MARGIN
+    assert hyb < 1.0 and hyb < phys
+    assert np.all(std >= 0)
