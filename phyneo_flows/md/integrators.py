@@ -9,7 +9,10 @@ mass scaled, acceptance exp(-[dU + P dV - N_mol kT ln(V'/V)]/kT), the move size 
 acceptance), which samples the isothermal-isobaric ensemble.
 
 Thermostats: CSVR (Bussi, Donadio and Parrinello, J. Chem. Phys. 126, 014101 (2007)), which samples the
-canonical kinetic-energy distribution exactly, or none (NVE). The work the thermostat does is accumulated
+canonical kinetic-energy distribution exactly; Langevin (an Ornstein-Uhlenbeck half step per atom on each side
+of velocity Verlet, the OBABO splitting: Bussi and Parrinello, Phys. Rev. E 75, 056707 (2007)), which acts on
+every degree of freedom, so it brings stiff modes (C-H stretches) to equipartition that a global rescaling
+leaves as they were; or none (NVE). The work the thermostat does is accumulated
 so that the conserved quantity E + K - W_thermostat can be monitored.
 
 Units: nm, ps, amu, kJ/mol, K; pressure in bar at the interface.
@@ -40,8 +43,9 @@ class MDConfig(BaseModel):
     timestep_ps: float = Field(0.001, gt=0, description="time step, ps (1 fs default)")
     temperature_k: float = Field(298.15, gt=0, description="thermostat and barostat temperature, K")
     pressure_bar: float = Field(1.0, description="barostat pressure, bar (NPT only)")
-    thermostat: Literal["csvr"] = "csvr"
+    thermostat: Literal["csvr", "langevin"] = "csvr"
     tau_t_ps: float = Field(0.1, gt=0, description="CSVR relaxation time, ps")
+    friction_per_ps: float = Field(1.0, gt=0, description="Langevin friction, 1/ps")
     barostat_interval: int = Field(25, ge=1, description="steps between Monte Carlo volume moves")
     barostat_max_dv_fraction: float = Field(0.01, gt=0, description="initial largest volume change / V")
     barostat_adapt: bool = Field(True, description="adapt the move size every 10 tries (25-75% acceptance)")
@@ -111,6 +115,17 @@ def csvr_half(key, velocities, masses, kt: float, nf: int, dt, tau):
     alpha = jnp.sqrt(jnp.maximum(k_new, 0.0) / k_now)
     sign = jnp.where(r1 + jnp.sqrt(c * k_now * nf / ((1 - c) * k_target)) < 0, -1.0, 1.0)
     return velocities * alpha * sign, k_new - k_now
+
+
+def langevin_half(key, velocities, masses, kt: float, dt, friction):
+    """Ornstein-Uhlenbeck velocity update over a time ``dt`` (exact for the friction part), total momentum
+    removed: returns (velocities, dK)."""
+    c = jnp.exp(-friction * dt)
+    m = masses[:, None]
+    noise = jax.random.normal(key, velocities.shape) * jnp.sqrt((1 - c * c) * kt / m)
+    vel = c * velocities + noise
+    vel = vel - jnp.sum(m * vel, 0) / jnp.sum(masses)
+    return vel, 0.5 * jnp.sum(m * vel**2) - 0.5 * jnp.sum(m * velocities**2)
 
 
 def molecule_index(n_atoms: int, molecules=None) -> np.ndarray:
@@ -189,7 +204,10 @@ class Integrator:
             return state
         key, sub = jax.random.split(state.key)
         kt = BOLTZMANN_KJ_MOL_K * cfg.temperature_k
-        vel, dk = csvr_half(sub, state.velocities, self.masses, kt, self.nf, dt, cfg.tau_t_ps)
+        if cfg.thermostat == "langevin":
+            vel, dk = langevin_half(sub, state.velocities, self.masses, kt, dt, cfg.friction_per_ps)
+        else:
+            vel, dk = csvr_half(sub, state.velocities, self.masses, kt, self.nf, dt, cfg.tau_t_ps)
         return _replace(state, velocities=vel, key=key, thermostat_work=state.thermostat_work + dk)
 
     def _barostat(self, state: MDState):

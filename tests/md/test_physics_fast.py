@@ -114,6 +114,44 @@ def test_csvr_kinetic_energy_follows_maxwell_boltzmann():
     assert stats.kstest(np.concatenate(vel).ravel(), "norm").pvalue > 1e-3
 
 
+def _group_temperatures(thermostat: str) -> tuple[float, float]:
+    """Uncoupled harmonic atoms, 8 light (stiff: 26 fs period) and 8 heavy (soft), started with all the kinetic
+    energy in the heavy ones; mean kinetic temperature (K) of each group, sampled every 20 fs over 10 ps after
+    2 ps under the thermostat at 300 K."""
+    n, temp = 16, 300.0
+    masses = np.array([1.0] * 8 + [100.0] * 8)
+    centres = np.random.default_rng(2).uniform(0, 2, (n, 3))
+    cfg = MDConfig(ensemble="nvt", timestep_ps=0.001, temperature_k=temp, thermostat=thermostat, tau_t_ps=0.1,
+                   friction_per_ps=2.0, report_interval=20, frames_per_chunk=1, seed=5)
+    integ = Integrator(_harmonic(k=60000.0, centres=centres), masses, cfg)
+    vel = np.random.default_rng(4).normal(size=(n, 3)) * np.sqrt(2 * BOLTZMANN_KJ_MOL_K * temp / masses)[:, None]
+    vel[:8] = 0.0
+    vel -= (masses[:, None] * vel).sum(0) / masses.sum()
+    state = integ.init_state(centres, np.eye(3) * 5.0, velocities=vel)
+    temps = []
+    for k in range(600):
+        state, _ = integ.chunk(state, cfg.timestep_ps)
+        if k >= 100:
+            v2 = masses[:, None] * np.asarray(state.velocities) ** 2
+            temps.append((v2[:8].sum(), v2[8:].sum()))
+    light, heavy = np.mean(temps, axis=0) / (3 * 8 * BOLTZMANN_KJ_MOL_K)
+    return float(light), float(heavy)
+
+
+def test_langevin_brings_every_mode_to_the_bath_and_csvr_does_not():
+    """Equipartition (each quadratic degree of freedom kT/2 on average) is what a local thermostat restores and
+    a global rescaling cannot: on uncoupled oscillators CSVR only rescales the light atoms' zero velocities."""
+    light, heavy = _group_temperatures("langevin")
+    # the thermostat keeps the total momentum at zero: 3 degrees of freedom fewer, shared by mass fraction f
+    # (heavy f = 800/808), so a group's equipartition temperature is 300 (24 - 3 f) / 24 K: 299.6 and 262.9 K.
+    # One group mean has ~4 % statistical error (24 degrees of freedom, ~40 independent samples).
+    f_heavy = 800.0 / 808.0
+    assert light == pytest.approx(300.0 * (24 - 3 * (1 - f_heavy)) / 24, rel=0.12)
+    assert heavy == pytest.approx(300.0 * (24 - 3 * f_heavy) / 24, rel=0.12)
+    light, heavy = _group_temperatures("csvr")
+    assert light < 150.0 and heavy > 400.0  # measured 90 and 480 K
+
+
 def test_mc_barostat_samples_ideal_gas_volume_distribution():
     """N free particles at (T, P): p(V) ~ V^N exp(-PV/kT), i.e. V ~ Gamma(N + 1, kT / P)."""
     n, temp, p_bar = 10, 300.0, 400.0
