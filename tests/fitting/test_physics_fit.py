@@ -157,9 +157,9 @@ def far_checks():
     return checks, format_checks, check_long_range(d4, records, min_contact_a=5.0)
 
 
-NEUTRAL_MISMATCH = ("measured on the far points of DMC-DMC (closest contact >= 5 A; session 12: 12 points of scans "
-                    "0-4, 54 dimers), with C6/C8/C10 scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: "
-                    "electrostatics 21.5 % (-2.14 SAPT vs -1.68 model, kJ/mol summed), dispersion 14.3 % (on 8 points "
+NEUTRAL_MISMATCH = ("measured on the far points of DMC-DMC (closest contact >= 5 A; session 12: 15 points of scans "
+                    "0-4, 60 dimers), with C6/C8/C10 scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: "
+                    "electrostatics 32.4 % (-1.19 SAPT vs -0.80 model, kJ/mol summed), dispersion 13.5 % (on 8 points "
                     "of 3 scans: 26.3 %, 14.9 %). What is left: DMC's multipoles without penetration at 5-6 A; see "
                     "fixtures/fitting/params/README.md. EC-EC passes since its 8 scans (24 points): electrostatics "
                     "0.6 %, induction 5.3 %, dispersion 13.9 %")
@@ -183,7 +183,7 @@ def test_long_range_check_against_committed_sapt(far_checks, pair):
 def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
     """D4 C6/C8/C10 put 36 % (EC-EC, 24 points) and 43 % (DMC-DMC) more dispersion than SAPT0/jun-cc-pVDZ at closest
     contacts >= 5 A; scaled to the uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the
-    excess is halved or better, and both meet the issue's 15 % (EC-EC 13.9 %, DMC-DMC 14.9 %)."""
+    excess is halved or better, and both meet the issue's 15 % (EC-EC 13.9 %, DMC-DMC 13.5 % on 15 points)."""
     checks, format_checks, d4 = far_checks
     scaled, raw = checks[pair].components["dispersion"], d4[pair].components["dispersion"]
     assert raw.relative_deviation > 0.3, format_checks({pair: d4[pair]})
