@@ -99,6 +99,12 @@ def _drift(pot, masses, molecules, box, state, timestep_ps: float, nve_ps: int) 
     return drift
 
 
+@pytest.fixture(scope="module")
+def drifts() -> list[float]:
+    """One NVT, then 6 ps of NVE at 1 fs and at 0.5 fs from its last state (both tests read them)."""
+    return _nve_drifts((0.001, 0.0005), 6)
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "measured (session 4, 2 busy CPU cores): after 0.5 ps at 0.5 fs + 4 ps at 1 fs of NVT, 6 ps of NVE at 1 fs "
     "drift -0.101 kT/dof/ns (T 272 K, E rms 0.085 kJ/mol); with 0.5 ps of NVT only: -0.060 (T 490 K). From one "
@@ -111,17 +117,16 @@ def _drift(pot, masses, molecules, box, state, timestep_ps: float, nve_ps: int) 
     "of Langevin NVT +0.099; 45 ps at 1 fs -0.075 (15-ps windows -0.067, -0.014, -0.090: not a transient "
     "that dies out); without the intramolecular steric walls (C1 at their onset) -0.025; at 0.5 fs after this "
     "test's NVT, 15 ps: -0.0127. The 0.01 criterion is not met at the default 1 fs"))
-def test_hybrid_force_field_nve_drift_at_1fs():
-    (drift,) = _nve_drifts((0.001,), 6)
-    assert abs(drift) < DRIFT_LIMIT
+def test_hybrid_force_field_nve_drift_at_1fs(drifts):
+    assert abs(drifts[0]) < DRIFT_LIMIT
 
 
-def test_hybrid_force_field_energy_error_scales_as_dt_squared():
+def test_hybrid_force_field_energy_error_scales_as_dt_squared(drifts):
     """From one state, 6 ps of NVE at 1 fs and at 0.5 fs: the drift falls by about 4 (velocity Verlet's dt^2),
     so it is an integration error of smooth forces; a discontinuous energy or a force that is not its gradient
     would leave a drift that a smaller step does not remove (ratio near 1). Measured in session 12 from this
     test's state: -0.051 at 1 fs (6 ps) and -0.0127 at 0.5 fs (15 ps), ratio 4.0; session 4 from another
     state -0.023 / -0.0052 (4.4)."""
-    at_1, at_half = _nve_drifts((0.001, 0.0005), 6)
+    at_1, at_half = drifts
     print(f"ratio {at_1 / at_half:.2f}")
     assert 2.5 < at_1 / at_half < 8.0
