@@ -131,8 +131,12 @@ def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans
 
     Targeted scans (``source.targeted``, e.g. ``fixtures/fitting/make_sapt_targeted.py``: geometries chosen
     by hand where the sampled scans leave a gap) are always training data and do not take part in the
-    choice, so adding them leaves the split of the sampled scans as it was."""
-    rng = np.random.default_rng(seed)
+    choice, so adding them leaves the split of the sampled scans as it was.
+
+    Each pair type draws its validation scans from its own generator (seeded with ``seed``), so a pair's split
+    depends on its own scans only: adding data of one pair type moves no other pair's scans, and a pair's split
+    in a joint fit is the split of that pair's file alone. (Until session 13 one generator ran across all pair
+    types, so new DMC-DMC scans reshuffled EC-EC's validation scan; docs/fitting.md.)"""
     split: dict[str, list[DimerRecord]] = {"train": [], "val": [], "test": []}
     for r in records:
         if r.targeted:
@@ -143,6 +147,7 @@ def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans
         test = set(scans[len(scans) - test_scans:]) if len(scans) > test_scans else set()
         rest = [s for s in scans if s not in test]
         n_val = min(val_scans, max(len(rest) - 1, 0))
+        rng = np.random.default_rng(seed)
         val = set(rng.choice(rest, size=n_val, replace=False).tolist()) if rest else set()
         for r in records:
             if r.pair_type != pt:

@@ -86,6 +86,11 @@ class FitSettings(BaseModel):
         "switch its wall off")
     prior_weight: float = Field(1e-2, ge=0, description="(kJ/mol)^2 per unit squared change of log B or "
                                 "A / A_start: fixes directions the data leave free (A_i -> s A_i, A_j -> A_j / s)")
+    pair_balance: float = Field(
+        0.0, ge=0, le=1,
+        description="each point's weight is divided by n_p^pair_balance, n_p the points of its pair type in the "
+        "split: 0 weighs every dimer alike (pair types with many points, or large ion-pair errors, set the shared "
+        "A/B of a molecule), 1 gives every pair type the same total weight (before repulsive points are down-weighted)")
     sapt_level_dispersion: bool = Field(
         True, description="scale each fitted molecule's C6/C8/C10 to the uncoupled-HF C6 in the SAPT basis before "
         "the long-range check and the fit (``monomer_params.sapt_level_dispersion``): long and short range one level")
@@ -114,12 +119,20 @@ class FitResult:
         return out
 
 
-def point_weights(records: Sequence[DimerRecord], repulsive_kj_mol: float = 25.0) -> np.ndarray:
-    """1 below ``repulsive_kj_mol`` (and for same-sign ion pairs), ``(repulsive / total)^2`` above."""
+def point_weights(records: Sequence[DimerRecord], repulsive_kj_mol: float = 25.0,
+                  pair_balance: float = 0.0) -> np.ndarray:
+    """1 below ``repulsive_kj_mol`` (and for same-sign ion pairs), ``(repulsive / total)^2`` above; divided by
+    n_p^``pair_balance`` (n_p: the records of the point's pair type), the factors rescaled to average 1."""
     tot = sapt_array(records, "total")
     w = np.where(tot > repulsive_kj_mol, (repulsive_kj_mol / np.maximum(tot, 1e-9)) ** 2, 1.0)
     same = np.array([r.same_sign_ions for r in records])
-    return np.where(same, 1.0, w)
+    w = np.where(same, 1.0, w)
+    if pair_balance and len(records):
+        types = [r.pair_type for r in records]
+        counts = {t: types.count(t) for t in set(types)}
+        factor = np.array([counts[t] ** -pair_balance for t in types])
+        w = w * factor * len(records) / factor.sum()
+    return w
 
 
 def _targets(records: Sequence[DimerRecord]) -> dict[str, np.ndarray]:
@@ -198,7 +211,7 @@ def _optimise(params, keys, free_idx, b0, a0, split, lr, settings: FitSettings):
             return None
         table = pair_table(params, recs, keys)
         tg = {k: jnp.asarray(v) for k, v in _targets(recs).items()}
-        w = jnp.asarray(point_weights(recs, settings.repulsive_kj_mol))
+        w = jnp.asarray(point_weights(recs, settings.repulsive_kj_mol, settings.pair_balance))
         return table, {k: jnp.asarray(v) for k, v in lr[name].items()}, tg, w
 
     train, val = data("train"), data("val")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from phyneo_flows.fitting.data import load_dimers, split_by_scan
 
 SAPT = Path(__file__).parents[2] / "fixtures/fitting/sapt0_jun-cc-pvdz"
@@ -23,3 +26,42 @@ def test_whole_scans_are_held_out_and_targeted_scans_stay_in_training():
     assert {r.scan for r in after["val"]} == {r.scan for r in before["val"]}
     assert len(after["train"]) == len(before["train"]) + 12
     assert all(r.targeted for r in after["train"] if r.scan == 100)
+
+
+def test_a_pairs_split_does_not_depend_on_other_pair_types():
+    """Adding scans of one pair type moves no other pair's validation scans: each pair's split in a joint fit
+    is the split of its own file alone (the session-12 defect: one generator across pair types)."""
+    files = ["Li+-EC.jsonl", "Li+-PF6-.jsonl", "EC-EC.jsonl", "DMC-DMC.jsonl"]
+    alone = {f: split_by_scan(load_dimers(SAPT / f)) for f in files}
+    joint = split_by_scan([r for f in files for r in load_dimers(SAPT / f)])
+    fewer_dmc = split_by_scan([r for f in files for r in load_dimers(SAPT / f) if not (
+        r.pair_type == "DMC-DMC" and r.scan >= 3)])
+    for f in files:
+        pair = load_dimers(SAPT / f)[0].pair_type
+        for part in ("train", "val", "test"):
+            own = sorted(r.scan for r in alone[f][part])
+            assert sorted(r.scan for r in joint[part] if r.pair_type == pair) == own, (pair, part)
+            if pair != "DMC-DMC":
+                assert sorted(r.scan for r in fewer_dmc[part] if r.pair_type == pair) == own, (pair, part)
+    assert {r.scan for r in joint["val"] if r.pair_type == "Li+-EC"}
+
+
+def test_pair_balance_gives_each_pair_type_the_same_total_weight():
+    """shortrange.point_weights: 0 weighs every dimer alike (down-weighting repulsive points above 25 kJ/mol,
+    same-sign ions kept at 1); 1 divides each pair type's weights by its count (factors averaging 1 over the records;
+the fit's loss is normalised by the summed weight anyway)."""
+    from phyneo_flows.fitting.shortrange import point_weights
+
+    recs = load_dimers(SAPT / "Li+-EC.jsonl") + load_dimers(SAPT / "DMC-DMC.jsonl")[:24] + load_dimers(
+        SAPT / "PF6--PF6-.jsonl")
+    plain, balanced = point_weights(recs), point_weights(recs, pair_balance=1.0)
+    tot = np.array([r.total for r in recs])
+    same = np.array([r.same_sign_ions for r in recs])
+    np.testing.assert_allclose(plain[~same], np.where(tot > 25, (25 / tot) ** 2, 1.0)[~same])
+    assert np.all(plain[same] == 1.0) and same.sum() == 3
+    assert (balanced / plain).mean() == pytest.approx(1.0)
+    types = np.array([r.pair_type for r in recs])
+    n = {t: (types == t).sum() for t in set(types)}
+    for t in n:  # per pair type: its plain weights divided by its count, one common factor
+        np.testing.assert_allclose(balanced[types == t] * n[t] / plain[types == t],
+                                   balanced[types == "Li+-EC"][0] * n["Li+-EC"] / plain[types == "Li+-EC"][0])
