@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from phyneo_flows.errors import EngineNotFoundError
+from phyneo_flows.ff.bonded import WALL_EXPRESSION
 from phyneo_flows.ff.params import SLATER_COMPONENTS, SLATER_SIGNS
 from phyneo_flows.ff.topology import FFSystem
 
@@ -81,7 +82,7 @@ def build_openmm_system(
         system.torsions, system.torsion_n, system.torsion_phase, system.torsion_k, strict=True
     ):
         tors.addTorsion(int(a), int(b), int(c), int(d), int(per), float(ph), float(k))
-    walls = mm.CustomBondForce("0.5*k*min(0, r - r0)^2")
+    walls = mm.CustomBondForce(WALL_EXPRESSION)
     walls.addPerBondParameter("r0")
     walls.addPerBondParameter("k")
     for (i, j), r0, k in zip(system.walls, system.wall_r0, system.wall_k, strict=True):

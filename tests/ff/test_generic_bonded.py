@@ -162,8 +162,9 @@ def test_steric_walls_join_atoms_four_bonds_apart_and_cost_nothing_at_the_confor
 
 def test_trans_trans_dmc_clash_against_a_rigid_hf_scan():
     """The walls against HF/6-31G* (PySCF) along the rigid rotation of DMC's cis methoxy to trans-trans: measured
-    HF 225.5 / 903.0 kJ/mol at 120 / 180 degrees, the model 200 / 726 (without the walls 26 / 12, which let a
-    DMC of the 50-ps quick liquid sit with its methyl C 1.54 Å apart)."""
+    HF 225.5 / 903.0 kJ/mol at 120 / 180 degrees, the model 185 / 674 (session 13, walls with a C2 onset; 200 / 726
+    with the plain one-sided harmonic; without the walls 26 / 12, which let a DMC of the 50-ps quick liquid sit
+    with its methyl C 1.54 Å apart)."""
     pyscf = pytest.importorskip("pyscf")
     symbols, _, _, bonded = _bonded("DMC")
 
@@ -195,3 +196,33 @@ def test_steric_walls_match_openmm():
     assert cmp.terms["bonded"].openmm > 100  # the walls dominate
     assert cmp.term_errors()["bonded"] < 1e-5, cmp.table()
     assert cmp.forces_rms_rel < 1e-4, cmp.table()
+
+
+def test_wall_is_c2_at_its_start_and_at_the_end_of_its_onset():
+    """Energy, force and curvature of one wall are continuous where it starts (d = r0 - r = 0) and where its cubic
+    onset meets the harmonic part (d = w); the harmonic part is k/2 (d - w/2)^2 + k w^2/24, and onset 0 gives the
+    plain one-sided harmonic of sessions 9-12, whose curvature jumps by k at r0."""
+    import jax
+
+    from phyneo_flows.ff.bonded import WALL_ONSET_NM
+
+    jax.config.update("jax_enable_x64", True)
+    r0, k, w = 0.2, 5.0e4, WALL_ONSET_NM
+    idx = jnp.asarray([[0, 1]])
+
+    def e(r, onset=w):
+        x = jnp.stack([jnp.zeros(3), jnp.array([r, 0.0, 0.0])])
+        return wall_energy(x, idx, jnp.asarray([r0]), jnp.asarray([k]), onset)
+
+    de, d2e = jax.grad(e), jax.grad(jax.grad(e))
+    eps = 1e-9
+    for at in (r0, r0 - w):
+        for f, tol in ((e, 1e-6), (de, 1e-3), (d2e, 1.0)):  # 2 eps of the next derivative; jumps: k w^2/6, k w/2, k
+            assert float(f(at - eps)) == pytest.approx(float(f(at + eps)), abs=tol)
+    assert float(e(r0 + 0.01)) == 0.0 and float(de(r0 + 0.01)) == 0.0
+    assert float(d2e(r0 - w - 1e-4)) == pytest.approx(k)
+    d = 0.06
+    assert float(e(r0 - d)) == pytest.approx(0.5 * k * (d - w / 2) ** 2 + k * w**2 / 24, rel=1e-12)
+    assert float(e(r0 - d, 0.0)) == pytest.approx(0.5 * k * d**2, rel=1e-12)
+    assert float(d2e(r0 - eps)) < 1e-3 * k and float(jax.grad(jax.grad(lambda r: e(r, 0.0)))(r0 - eps)) == (
+        pytest.approx(k))
