@@ -162,7 +162,9 @@ def far_checks():
 NEUTRAL_MISMATCH = ("measured on the far points of DMC-DMC (closest contact >= 5 A; session 12: 15 points of scans "
                     "0-4, 60 dimers), with C6/C8/C10 scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: "
                     "electrostatics 32.4 % (-1.19 SAPT vs -0.80 model, kJ/mol summed), dispersion 13.5 % (on 8 points "
-                    "of 3 scans: 26.3 %, 14.9 %). What is left: DMC's multipoles without penetration at 5-6 A; see "
+                    "of 3 scans: 26.3 %, 14.9 %). Why (session 13, tests/qm/test_electrostatics.py): the SAPT basis; "
+                    "HF densities in jun-cc-pVDZ reproduce SAPT0's electrostatics, in aug-cc-pVDZ (the properties' "
+                    "basis) they give 10-23 % less, and the model is within 2-5 % of those; see "
                     "fixtures/fitting/params/README.md. EC-EC passes since its 8 scans (24 points): electrostatics "
                     "0.6 %, induction 5.3 %, dispersion 13.9 %")
 

@@ -1,0 +1,86 @@
+"""The electrostatic interaction of two unperturbed HF monomer densities (SAPT0's E_elst,10), with PySCF.
+
+A diagnostic for the long-range check (``fitting.longrange_check``): when the model's multipole electrostatics
+and SAPT's disagree at long range, this tells a basis-set difference between the SAPT reference and the monomer
+properties (compute it in both bases) from an error of the multipole model (compare it in the properties'
+basis). E = V_nn(A, B) + tr(D_A V_B) + tr(D_B V_A) + tr(D_A J[D_B]), each monomer's RHF density in its own
+(monomer-centred) basis; psi4's SAPT0 uses the dimer-centred basis, which at the far contacts this is meant for
+changes E_elst by 0.4 % (tests/qm/test_electrostatics.py, against psi4's value).
+
+``jun-cc-pvdz`` is not in PySCF's library; it is read from psi4's basis folder (``PSI4_BASIS_DIRS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from phyneo_flows.errors import EngineNotFoundError, InputError
+from phyneo_flows.units import HARTREE_TO_KJ_MOL
+
+PSI4_BASIS_DIRS = (Path("/usr/share/psi4/basis"), Path("/usr/local/share/psi4/basis"))
+
+
+def _basis(name: str, elements: Sequence[str]):
+    """A PySCF basis: the library name, or a psi4 .gbs file for names PySCF lacks (jun-cc-pvdz)."""
+    from pyscf import gto
+
+    try:
+        for el in set(elements):
+            gto.basis.load(name, el)
+        return name
+    except Exception:  # noqa: BLE001 - PySCF raises several types for an unknown basis
+        pass
+    from pyscf.gto.basis import parse_gaussian
+
+    for folder in PSI4_BASIS_DIRS:
+        path = folder / f"{name.lower()}.gbs"
+        if path.exists():
+            return {el: parse_gaussian.load(str(path), el) for el in set(elements)}
+    raise InputError(f"basis {name!r} is neither in PySCF's library nor a psi4 .gbs file in "
+                     f"{', '.join(str(p) for p in PSI4_BASIS_DIRS)}", field="basis",
+                     fix="use a PySCF basis name (e.g. aug-cc-pvdz) or install psi4's basis files (Debian psi4)")
+
+
+def hf_electrostatics_kj_mol(symbols_a: Sequence[str], positions_a_nm: np.ndarray, symbols_b: Sequence[str],
+                             positions_b_nm: np.ndarray, basis: str, charge_a: int = 0,
+                             charge_b: int = 0) -> float:
+    """E_elst,10 (kJ/mol) of monomers A and B: RHF densities in ``basis``, nuclei and electrons of each in the
+    field of the other."""
+    try:
+        from pyscf import gto, scf
+    except ImportError as e:  # pragma: no cover - PySCF is a dependency
+        raise EngineNotFoundError("PySCF is not installed", fix="pip install pyscf") from e
+
+    def mol(symbols, pos_nm, charge):
+        return gto.M(atom=[(s, tuple(10.0 * np.asarray(p))) for s, p in zip(symbols, pos_nm, strict=True)],
+                     basis=_basis(basis, symbols), charge=charge, unit="Angstrom", verbose=0)
+
+    ma, mb = mol(symbols_a, positions_a_nm, charge_a), mol(symbols_b, positions_b_nm, charge_b)
+    runs = [scf.RHF(m).run() for m in (ma, mb)]
+    for name, run in zip(("A", "B"), runs, strict=True):
+        if not run.converged:
+            raise InputError(f"the RHF of monomer {name} did not converge in {basis}", field="basis",
+                             fix="check the geometry and charge, or use a smaller basis")
+    da, db = (r.make_rdm1() for r in runs)
+    mab = ma + mb
+    na, n = ma.nao, ma.nao + mb.nao
+    dens_a, dens_b = np.zeros((n, n)), np.zeros((n, n))
+    dens_a[:na, :na], dens_b[na:, na:] = da, db
+
+    def nuclear_potential(charges, coords):
+        v = np.zeros((n, n))
+        for z, c in zip(charges, coords, strict=True):
+            with mab.with_rinv_origin(c):
+                v -= z * mab.intor("int1e_rinv")
+        return v
+
+    j_b = scf.hf.get_jk(mab, dens_b, with_k=False)[0]
+    za, zb = ma.atom_charges(), mb.atom_charges()
+    ra, rb = ma.atom_coords(), mb.atom_coords()
+    e_nn = float(np.sum(za[:, None] * zb[None, :] / np.linalg.norm(ra[:, None] - rb[None, :], axis=-1)))
+    e = (e_nn + np.einsum("ij,ji", dens_a, nuclear_potential(zb, rb))
+         + np.einsum("ij,ji", dens_b, nuclear_potential(za, ra)) + np.einsum("ij,ji", dens_a, j_b))
+    return float(e) * HARTREE_TO_KJ_MOL
