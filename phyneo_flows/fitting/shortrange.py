@@ -128,9 +128,8 @@ def point_weights(records: Sequence[DimerRecord], repulsive_kj_mol: float = 25.0
     same = np.array([r.same_sign_ions for r in records])
     w = np.where(same, 1.0, w)
     if pair_balance and len(records):
-        types = [r.pair_type for r in records]
-        counts = {t: types.count(t) for t in set(types)}
-        factor = np.array([counts[t] ** -pair_balance for t in types])
+        _, inverse, counts = np.unique([r.pair_type for r in records], return_inverse=True, return_counts=True)
+        factor = counts[inverse] ** -float(pair_balance)
         w = w * factor * len(records) / factor.sum()
     return w
 

@@ -7,41 +7,18 @@ basis). E = V_nn(A, B) + tr(D_A V_B) + tr(D_B V_A) + tr(D_A J[D_B]), each monome
 (monomer-centred) basis; psi4's SAPT0 uses the dimer-centred basis, which at the far contacts this is meant for
 changes E_elst by 0.4 % (tests/qm/test_electrostatics.py, against psi4's value).
 
-``jun-cc-pvdz`` is not in PySCF's library; it is read from psi4's basis folder (``PSI4_BASIS_DIRS``).
+``jun-cc-pvdz`` is not in PySCF's library; ``qm.dispersion.basis_for_pyscf`` reads it from psi4's basis folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from phyneo_flows.errors import EngineNotFoundError, InputError
-from phyneo_flows.units import HARTREE_TO_KJ_MOL
-
-PSI4_BASIS_DIRS = (Path("/usr/share/psi4/basis"), Path("/usr/local/share/psi4/basis"))
-
-
-def _basis(name: str, elements: Sequence[str]):
-    """A PySCF basis: the library name, or a psi4 .gbs file for names PySCF lacks (jun-cc-pvdz)."""
-    from pyscf import gto
-
-    try:
-        for el in set(elements):
-            gto.basis.load(name, el)
-        return name
-    except Exception:  # noqa: BLE001 - PySCF raises several types for an unknown basis
-        pass
-    from pyscf.gto.basis import parse_gaussian
-
-    for folder in PSI4_BASIS_DIRS:
-        path = folder / f"{name.lower()}.gbs"
-        if path.exists():
-            return {el: parse_gaussian.load(str(path), el) for el in set(elements)}
-    raise InputError(f"basis {name!r} is neither in PySCF's library nor a psi4 .gbs file in "
-                     f"{', '.join(str(p) for p in PSI4_BASIS_DIRS)}", field="basis",
-                     fix="use a PySCF basis name (e.g. aug-cc-pvdz) or install psi4's basis files (Debian psi4)")
+from phyneo_flows.qm.dispersion import basis_for_pyscf
+from phyneo_flows.units import ANGSTROM_TO_NM, HARTREE_TO_KJ_MOL
 
 
 def hf_electrostatics_kj_mol(symbols_a: Sequence[str], positions_a_nm: np.ndarray, symbols_b: Sequence[str],
@@ -55,8 +32,8 @@ def hf_electrostatics_kj_mol(symbols_a: Sequence[str], positions_a_nm: np.ndarra
         raise EngineNotFoundError("PySCF is not installed", fix="pip install pyscf") from e
 
     def mol(symbols, pos_nm, charge):
-        return gto.M(atom=[(s, tuple(10.0 * np.asarray(p))) for s, p in zip(symbols, pos_nm, strict=True)],
-                     basis=_basis(basis, symbols), charge=charge, unit="Angstrom", verbose=0)
+        return gto.M(atom=[(s, tuple(np.asarray(p) / ANGSTROM_TO_NM)) for s, p in zip(symbols, pos_nm, strict=True)],
+                     basis=basis_for_pyscf(basis, symbols), charge=charge, unit="Angstrom", verbose=0)
 
     ma, mb = mol(symbols_a, positions_a_nm, charge_a), mol(symbols_b, positions_b_nm, charge_b)
     runs = [scf.RHF(m).run() for m in (ma, mb)]

@@ -49,7 +49,7 @@ def test_a_pairs_split_does_not_depend_on_other_pair_types():
 def test_pair_balance_gives_each_pair_type_the_same_total_weight():
     """shortrange.point_weights: 0 weighs every dimer alike (down-weighting repulsive points above 25 kJ/mol,
     same-sign ions kept at 1); 1 divides each pair type's weights by its count (factors averaging 1 over the records;
-the fit's loss is normalised by the summed weight anyway)."""
+    the fit's loss is normalised by the summed weight anyway)."""
     from phyneo_flows.fitting.shortrange import point_weights
 
     recs = load_dimers(SAPT / "Li+-EC.jsonl") + load_dimers(SAPT / "DMC-DMC.jsonl")[:24] + load_dimers(

@@ -44,8 +44,8 @@ def test_dmc_far_field_gap_is_the_sapt_basis_not_the_multipoles():
 
 
 def test_unknown_basis_is_a_clear_error():
-    from phyneo_flows.qm.electrostatics import _basis
+    from phyneo_flows.qm.dispersion import basis_for_pyscf
 
     with pytest.raises(InputError, match="neither in PySCF") as err:
-        _basis("no-such-basis-zz", ["H"])
+        basis_for_pyscf("no-such-basis-zz", ["H"])
     assert err.value.field == "basis"
