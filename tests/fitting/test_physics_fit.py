@@ -159,18 +159,20 @@ def far_checks():
     return checks, format_checks, check_long_range(d4, records, min_contact_a=5.0)
 
 
-NEUTRAL_MISMATCH = ("measured on the far points of DMC-DMC (closest contact >= 5 A; session 12: 15 points of scans "
-                    "0-4, 60 dimers), with C6/C8/C10 scaled to the uncoupled-HF/jun-cc-pVDZ C6 as the fit does: "
-                    "electrostatics 32.4 % (-1.19 SAPT vs -0.80 model, kJ/mol summed), dispersion 13.5 % (on 8 points "
-                    "of 3 scans: 26.3 %, 14.9 %). Why (session 13, tests/qm/test_electrostatics.py): the SAPT basis; "
-                    "HF densities in jun-cc-pVDZ reproduce SAPT0's electrostatics, in aug-cc-pVDZ (the properties' "
-                    "basis) they give 10-23 % less, and the model is within 2-5 % of those; see "
-                    "fixtures/fitting/params/README.md. EC-EC passes since its 8 scans (24 points): electrostatics "
-                    "0.6 %, induction 5.3 %, dispersion 13.9 %")
+NEUTRAL_MISMATCH = ("measured on the far points (closest contact >= 5 A), with C6/C8/C10 scaled to the uncoupled-HF/"
+                    "jun-cc-pVDZ C6 as the fit does, deviation sum|model - SAPT| / sum|SAPT| (session 14): "
+                    "electrostatics DMC-DMC 12.3 % (15 points of scans 0-4), EC-EC 9.4 % (33 points of scans 0-10; "
+                    "per-point median 9.4 %), induction and dispersion within 15 %. Why (tests/qm/"
+                    "test_electrostatics.py): the SAPT basis; HF densities in jun-cc-pVDZ reproduce SAPT0's "
+                    "electrostatics, in aug-cc-pVDZ (the monomer properties' basis) they give less (DMC 10-23 %, "
+                    "EC 5.7 % at EC-EC scan 4, 5.33 A), and the MBIS multipoles are within 2-5 % of those. The "
+                    "signed-sum deviation used until session 13 passed EC-EC at 0.6 % by cancelling scans of "
+                    "opposite sign, and put DMC-DMC at 32.4 %")
 
 
 @pytest.mark.parametrize("pair", [
-    "Li+-EC", "Li+-PF6-", "EC-EC",
+    "Li+-EC", "Li+-PF6-",
+    pytest.param("EC-EC", marks=pytest.mark.xfail(strict=True, reason=NEUTRAL_MISMATCH)),
     pytest.param("DMC-DMC", marks=pytest.mark.xfail(strict=True, reason=NEUTRAL_MISMATCH)),
 ])
 def test_long_range_check_against_committed_sapt(far_checks, pair):
@@ -187,13 +189,27 @@ def test_long_range_check_against_committed_sapt(far_checks, pair):
 def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
     """D4 C6/C8/C10 put 36 % (EC-EC, 24 points) and 43 % (DMC-DMC) more dispersion than SAPT0/jun-cc-pVDZ at closest
     contacts >= 5 A; scaled to the uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the
-    excess is halved or better, and both meet the issue's 15 % (EC-EC 13.9 %, DMC-DMC 13.5 % on 15 points)."""
+    excess is halved or better, and both meet the issue's 15 % (session 14: EC-EC 13.6 % on 33 points, DMC-DMC
+    13.5 % on 15 points)."""
     checks, format_checks, d4 = far_checks
     scaled, raw = checks[pair].components["dispersion"], d4[pair].components["dispersion"]
     assert raw.relative_deviation > 0.3, format_checks({pair: d4[pair]})
     assert scaled.relative_deviation < 0.5 * raw.relative_deviation, format_checks({pair: checks[pair]})
     assert abs(scaled.model_sum_kj_mol) > abs(scaled.sapt_sum_kj_mol)  # still more than SAPT0: C8/C10
     assert scaled.passed, format_checks({pair: checks[pair]})
+
+
+def test_long_range_deviation_does_not_cancel_across_orientations():
+    """Two far points of opposite sign, each 10 % too small in the model: the deviation is 10 %, where the old
+    signed-sum form |sum model - sum SAPT| / |sum SAPT| gave 0 % (EC-EC passed at 0.6 % that way)."""
+    from phyneo_flows.fitting.longrange_check import relative_deviation
+
+    sapt = np.array([4.0, -4.0])
+    model = 0.9 * sapt
+    assert abs(model.sum() - sapt.sum()) < 1e-12  # all the signed sum saw
+    assert relative_deviation(model, sapt) == pytest.approx(0.1)
+    assert relative_deviation(np.array([4.4, -3.6]), sapt) == pytest.approx(0.1)
+    assert relative_deviation(sapt, sapt) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------
