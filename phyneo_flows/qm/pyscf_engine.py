@@ -60,13 +60,21 @@ def is_hf(method: str) -> bool:
 
 
 def build_mole(molecule: QMMolecule, basis: str, *, verbose: int = 0):
-    """A PySCF ``Mole`` of ``molecule`` (Angstrom on input); an unknown basis is an ``InputError``."""
+    """A PySCF ``Mole`` of ``molecule`` (Angstrom on input) in ``basis``: a PySCF library name, else a set of
+    psi4's library such as ``jun-cc-pvdz`` (the SAPT0 basis, which PySCF lacks; ``qm.dispersion.basis_for_pyscf``).
+    An unknown basis is an ``InputError``."""
     from pyscf import gto
+
+    from phyneo_flows.qm.dispersion import basis_for_pyscf
 
     atoms = [[s, tuple(float(x) for x in xyz)] for s, xyz in zip(molecule.symbols,
                                                                   molecule.coordinates_angstrom, strict=True)]
     try:
-        return gto.M(atom=atoms, basis=basis, charge=molecule.charge, spin=molecule.multiplicity - 1,
+        spec = basis_for_pyscf(basis, molecule.symbols)
+    except InputError:
+        spec = basis  # PySCF's own error below names the basis
+    try:
+        return gto.M(atom=atoms, basis=spec, charge=molecule.charge, spin=molecule.multiplicity - 1,
                      unit="Angstrom", verbose=verbose)
     except Exception as exc:  # BasisNotFoundError, KeyError, RuntimeError: all mean a bad basis here
         raise InputError(f"PySCF cannot build basis {basis!r} for {sorted(set(molecule.symbols))}: {exc}",

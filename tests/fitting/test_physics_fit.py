@@ -165,7 +165,8 @@ NEUTRAL_MISMATCH = ("measured on the far points (closest contact >= 5 A), with C
                     "per-point median 9.4 %), induction and dispersion within 15 %. Why (tests/qm/"
                     "test_electrostatics.py): the SAPT basis; HF densities in jun-cc-pVDZ reproduce SAPT0's "
                     "electrostatics, in aug-cc-pVDZ (the monomer properties' basis) they give less (DMC 10-23 %, "
-                    "EC 5.7 % at EC-EC scan 4, 5.33 A), and the MBIS multipoles are within 2-5 % of those. The "
+                    "EC 5.7 % at EC-EC scan 4, 5.33 A), and the MBIS multipoles are within 2-5 % of those; with the "
+                    "properties at HF/jun-cc-pVDZ every pair passes (test below). The "
                     "signed-sum deviation used until session 13 passed EC-EC at 0.6 % by cancelling scans of "
                     "opposite sign, and put DMC-DMC at 32.4 %")
 
@@ -197,6 +198,24 @@ def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
     assert scaled.relative_deviation < 0.5 * raw.relative_deviation, format_checks({pair: checks[pair]})
     assert abs(scaled.model_sum_kj_mol) > abs(scaled.sapt_sum_kj_mol)  # still more than SAPT0: C8/C10
     assert scaled.passed, format_checks({pair: checks[pair]})
+
+
+@pytest.mark.parametrize("pair", ["Li+-EC", "Li+-PF6-", "EC-EC", "DMC-DMC"])
+def test_long_range_check_passes_with_properties_in_the_sapt_basis(pair):
+    """The same check with the monomer properties computed at HF/jun-cc-pVDZ, SAPT0's own basis
+    (fixtures/qm/pyscf/properties_*_hf_junccpvdz.json): every pair type passes, the neutral ones included
+    (session 14: electrostatics EC-EC 2.7 %, DMC-DMC 2.6 %, against 9.4 % and 12.3 % with the aug-cc-pVDZ
+    properties). The xfails above are the properties' basis, not the multipole model."""
+    from phyneo_flows.fitting.longrange_check import check_long_range, format_checks
+    from phyneo_flows.fitting.monomer_params import sapt_level_dispersion
+
+    records = [r for r in load_dimers(SAPT) if r.pair_type == pair]
+    d4 = params_from_fixtures({s: PROPS / f"properties_{s}_hf_junccpvdz.json" for s in ("EC", "DMC", "PF6-")},
+                              ions=("Li+",))
+    checks = check_long_range(sapt_level_dispersion(d4, "jun-cc-pvdz"), records, min_contact_a=5.0)
+    print("\n" + format_checks(checks))
+    assert checks[pair].components["electrostatics"].judged
+    assert checks[pair].passed, format_checks(checks)
 
 
 def test_long_range_deviation_does_not_cancel_across_orientations():

@@ -138,6 +138,18 @@ def test_bad_method_or_basis_is_an_input_error_before_the_scf(field, kwargs):
     assert info.value.field == field
 
 
+def test_psi4_library_basis_builds_for_pyscf():
+    """jun-cc-pVDZ (SAPT0's basis; Papajak and Truhlar 2011: cc-pVDZ plus aug-cc-pVDZ's diffuse s and p on
+    heavy atoms, none on H) is not in PySCF's library; build_mole takes it from psi4's. Water: O 14 + 4, H 5 + 5
+    spherical functions = 28 (cc-pVDZ 24, aug-cc-pVDZ 41)."""
+    from phyneo_flows.qm.pyscf_engine import build_mole
+
+    water = QMMolecule.from_xyz(WATER_XYZ)
+    assert build_mole(water, "cc-pvdz").nao_nr() == 24
+    assert build_mole(water, "jun-cc-pvdz").nao_nr() == 28
+    assert build_mole(water, "aug-cc-pvdz").nao_nr() == 41
+
+
 def test_charge_that_does_not_fit_the_electrons_is_an_input_error():
     with pytest.raises(InputError):
         DFTInput(molecule=QMMolecule.from_xyz(WATER_XYZ, charge=1))  # 9 electrons, singlet
