@@ -136,6 +136,31 @@ def test_saved_ec_ec_residual_brings_the_neutral_pair_under_1_kj_mol():
     assert hyb < 1.0
 
 
+def test_ec_ec_ensemble_spread_flags_its_worst_miss():
+    """The uncertainty the ensemble stores is what the active-learning step selects on: on EC-EC's test scans its
+    largest spread (measured 2.63 kJ/mol, against at most 1.46 on scored training points) sits on the point it
+    misses most (scan 10 at 2.27 A, an approach to the carbonyl carbon no training scan samples: error 22.0
+    kJ/mol). The spread ranks the miss first; it does not size it."""
+    recs = load_dimers(SAPT.with_name("EC-EC.jsonl"))
+    split = split_by_scan(recs)
+    doc = json.loads((HERE / "physics_EC_EC.json").read_text())
+    table = {k: v for part in doc["total"].values() for k, v in part.items()}
+    ens = load_ensemble(HERE / "ensemble_EC_EC")
+    spread = {}
+    for name in ("train", "test"):
+        rs = split[name]
+        base = np.array([table[f"{r.scan}:{r.point}"] for r in rs])
+        mean, std = ens.predict(rs, base)
+        mask = scoring_mask(rs)
+        spread[name] = (rs, np.abs(mean - np.array([r.total for r in rs])), std, mask)
+    rs, err, std, mask = spread["test"]
+    worst = int(np.argmax(np.where(mask, err, -1.0)))
+    assert (rs[worst].scan, round(rs[worst].closest_contact_a, 2)) == (10, 2.27) and err[worst] > 10.0
+    assert int(np.argmax(np.where(mask, std, -1.0))) == worst
+    _, _, std_train, mask_train = spread["train"]
+    assert std[worst] > std_train[mask_train].max()
+
+
 def test_saved_dmc_dmc_fits_under_1_kj_mol_and_the_residual_does_not_help():
     """DMC-DMC (fixtures/fitting/residual_li_ec/README.md, section DMC-DMC), session 13: split_by_scan defaults on
     the pair's own 60 points (train scans 0-1, validation 2, test 3 and 4; 20 of the 24 test points scored).
