@@ -94,6 +94,23 @@ def check_long_range(params: ForceFieldParams, records: Sequence[DimerRecord], *
     return out
 
 
+def failure_messages(checks: dict[str, PairCheck], sapt_basis: str | None = None) -> list[str]:
+    """One line per failed (judged) component, naming the pair type, the component, the measured deviation
+    against its limit, and the usual cause and fix: monomer properties in another basis than the SAPT reference
+    (the far electrostatics of HF densities differ by 5-25 % between jun- and aug-cc-pVDZ; docs/fitting.md)."""
+    basis = sapt_basis or "the SAPT basis"
+    out = []
+    for pt, c in checks.items():
+        for comp, v in c.components.items():
+            if v.judged and not v.passed:
+                out.append(f"long-range check: {pt} {comp} deviates {100 * v.relative_deviation:.1f} % from SAPT at "
+                           f"closest contacts >= {c.min_contact_a:g} A ({c.n_points} points; limit "
+                           f"{100 * v.tolerance:.0f} %): the Slater fit will absorb the difference. Compute the "
+                           f"monomer properties in {basis} (profile `monomers: basis:`) or the SAPT reference in "
+                           "the properties' basis")
+    return out
+
+
 def format_checks(checks: dict[str, PairCheck]) -> str:
     """A plain-text table of the checks."""
     lines = [f"{'pair':<12}{'n':>4}  {'component':<15}{'SAPT':>10}{'model':>10}{'dev':>8}{'median':>8}  verdict"]

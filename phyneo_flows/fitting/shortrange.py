@@ -29,6 +29,7 @@ molecules take no part, so a formulation whose molecules are all known refits no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -394,7 +395,7 @@ def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *,
                     min_contact_a: float = 5.0, plots: bool = True) -> PhysicsFit:
     """Dispersion at the SAPT level (``FitSettings.sapt_level_dispersion``), long-range check, short-range fit,
     metrics per split and pair type, and parity plots."""
-    from phyneo_flows.fitting.longrange_check import check_long_range
+    from phyneo_flows.fitting.longrange_check import check_long_range, failure_messages
     from phyneo_flows.fitting.metrics import pair_metrics, parity_png, summary
     from phyneo_flows.fitting.monomer_params import sapt_level_dispersion
 
@@ -407,11 +408,12 @@ def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *,
         fitted = [m for m in params.molecules if m not in set(frozen)]
         params = sapt_level_dispersion(params, bases[0], fitted)
     try:
-        checks = {k: v.model_dump() | {"passed": v.passed}
-                  for k, v in check_long_range(params, records, min_contact_a=min_contact_a,
-                                               settings=ff_settings).items()}
+        raw = check_long_range(params, records, min_contact_a=min_contact_a, settings=ff_settings)
     except InputError:
-        checks = {}
+        raw = {}
+    for message in failure_messages(raw, bases[0] if len(bases) == 1 else None):
+        logging.getLogger(__name__).warning(message)
+    checks = {k: v.model_dump() | {"passed": v.passed} for k, v in raw.items()}
     res = fit_short_range(params, records, frozen=frozen, settings=settings, ff_settings=ff_settings)
     metrics = {name: pair_metrics(res.split[name], res.predictions[name]) for name in res.predictions}
     pngs = {name: parity_png(res.split[name], res.predictions[name], title=f"physics fit, {name}")

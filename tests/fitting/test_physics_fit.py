@@ -218,6 +218,19 @@ def test_long_range_check_passes_with_properties_in_the_sapt_basis(pair):
     assert checks[pair].passed, format_checks(checks)
 
 
+def test_failed_long_range_check_says_which_pair_and_what_to_do(far_checks):
+    """run_physics_fit logs these lines before it fits: each failed component with its figure and the fix."""
+    from phyneo_flows.fitting.longrange_check import failure_messages
+
+    checks, _, _ = far_checks
+    lines = failure_messages(checks, "jun-cc-pvdz")
+    assert len(lines) == 2  # EC-EC and DMC-DMC electrostatics; the ion pairs pass
+    ec = next(line for line in lines if "EC-EC" in line and "DMC" not in line)
+    assert "electrostatics deviates 9.4 %" in ec and "limit 5 %" in ec and "33 points" in ec
+    assert "monomer properties in jun-cc-pvdz" in ec
+    assert failure_messages({k: v for k, v in checks.items() if k.startswith("Li+")}) == []
+
+
 def test_long_range_deviation_does_not_cancel_across_orientations():
     """Two far points of opposite sign, each 10 % too small in the model: the deviation is 10 %, where the old
     signed-sum form |sum model - sum SAPT| / |sum SAPT| gave 0 % (EC-EC passed at 0.6 % that way)."""
