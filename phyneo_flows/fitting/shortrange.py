@@ -54,6 +54,8 @@ from phyneo_flows.fitting.physics import (
     type_keys,
 )
 
+_LOG = logging.getLogger(__name__)
+
 FIT_COMPONENTS = ("electrostatics", "exchange", "induction", "delta_hf", "dispersion")
 
 
@@ -412,7 +414,7 @@ def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *,
     except InputError:
         raw = {}
     for message in failure_messages(raw, bases[0] if len(bases) == 1 else None):
-        logging.getLogger(__name__).warning(message)
+        _LOG.warning(message)
     checks = {k: v.model_dump() | {"passed": v.passed} for k, v in raw.items()}
     res = fit_short_range(params, records, frozen=frozen, settings=settings, ff_settings=ff_settings)
     metrics = {name: pair_metrics(res.split[name], res.predictions[name]) for name in res.predictions}

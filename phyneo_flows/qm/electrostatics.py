@@ -7,7 +7,7 @@ basis). E = V_nn(A, B) + tr(D_A V_B) + tr(D_B V_A) + tr(D_A J[D_B]), each monome
 (monomer-centred) basis; psi4's SAPT0 uses the dimer-centred basis, which at the far contacts this is meant for
 changes E_elst by 0.4 % (tests/qm/test_electrostatics.py, against psi4's value).
 
-``jun-cc-pvdz`` is not in PySCF's library; ``qm.dispersion.basis_for_pyscf`` reads it from psi4's basis folder.
+``jun-cc-pvdz`` is not in PySCF's library; ``qm.pyscf_engine.build_mole`` reads it from psi4's basis folder.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from phyneo_flows.errors import EngineNotFoundError, InputError
-from phyneo_flows.qm.dispersion import basis_for_pyscf
-from phyneo_flows.units import ANGSTROM_TO_NM, HARTREE_TO_KJ_MOL
+from phyneo_flows.qm.models import QMMolecule
+from phyneo_flows.qm.pyscf_engine import build_mole
+from phyneo_flows.units import HARTREE_TO_KJ_MOL
 
 
 def hf_electrostatics_kj_mol(symbols_a: Sequence[str], positions_a_nm: np.ndarray, symbols_b: Sequence[str],
@@ -27,15 +28,12 @@ def hf_electrostatics_kj_mol(symbols_a: Sequence[str], positions_a_nm: np.ndarra
     """E_elst,10 (kJ/mol) of monomers A and B: RHF densities in ``basis``, nuclei and electrons of each in the
     field of the other."""
     try:
-        from pyscf import gto, scf
+        from pyscf import scf
     except ImportError as e:  # pragma: no cover - PySCF is a dependency
         raise EngineNotFoundError("PySCF is not installed", fix="pip install pyscf") from e
 
-    def mol(symbols, pos_nm, charge):
-        return gto.M(atom=[(s, tuple(np.asarray(p) / ANGSTROM_TO_NM)) for s, p in zip(symbols, pos_nm, strict=True)],
-                     basis=basis_for_pyscf(basis, symbols), charge=charge, unit="Angstrom", verbose=0)
-
-    ma, mb = mol(symbols_a, positions_a_nm, charge_a), mol(symbols_b, positions_b_nm, charge_b)
+    ma, mb = (build_mole(QMMolecule(symbols=list(sym), coordinates_nm=np.asarray(pos), charge=charge), basis)
+              for sym, pos, charge in ((symbols_a, positions_a_nm, charge_a), (symbols_b, positions_b_nm, charge_b)))
     runs = [scf.RHF(m).run() for m in (ma, mb)]
     for name, run in zip(("A", "B"), runs, strict=True):
         if not run.converged:

@@ -32,13 +32,17 @@ MEASURED_HYBRID = 0.850
 MARGIN = 0.05  # kJ/mol: float noise across machines is far below this
 
 
+def _physics_totals(tag: str, records) -> np.ndarray:
+    """The saved physics total of each record, from ``physics_<tag>.json`` (fit_physics.py's output)."""
+    doc = json.loads((HERE / f"physics_{tag}.json").read_text())
+    table = {k: v for part in doc["total"].values() for k, v in part.items()}
+    return np.array([table[f"{r.scan}:{r.point}"] for r in records])
+
+
 @pytest.fixture(scope="module")
 def held_out():
     test = split_by_scan(load_dimers(SAPT))["test"]
-    doc = json.loads((HERE / "physics_Lip_EC.json").read_text())
-    table = {k: v for part in doc["total"].values() for k, v in part.items()}
-    base = np.array([table[f"{r.scan}:{r.point}"] for r in test])
-    return test, base
+    return test, _physics_totals("Lip_EC", test)
 
 
 def test_classes_tell_carbonyl_from_ring_oxygen():
@@ -82,9 +86,7 @@ def _pair_scores(pair: str, tag: str):
     ``physics_<tag>.json`` and by those plus the ensemble ``ensemble_<tag>``: (test scans, scored points,
     physics RMSE, hybrid RMSE, ensemble spread)."""
     test = split_by_scan(load_dimers(SAPT.with_name(f"{pair}.jsonl")))["test"]
-    doc = json.loads((HERE / f"physics_{tag}.json").read_text())
-    table = {k: v for part in doc["total"].values() for k, v in part.items()}
-    base = np.array([table[f"{r.scan}:{r.point}"] for r in test])
+    base = _physics_totals(tag, test)
     ref = np.array([r.total for r in test])
     mask = scoring_mask(test)
     pred, std = load_ensemble(HERE / f"ensemble_{tag}").predict(test, base)
@@ -143,14 +145,11 @@ def test_ec_ec_ensemble_spread_flags_its_worst_miss():
     kJ/mol). The spread ranks the miss first; it does not size it."""
     recs = load_dimers(SAPT.with_name("EC-EC.jsonl"))
     split = split_by_scan(recs)
-    doc = json.loads((HERE / "physics_EC_EC.json").read_text())
-    table = {k: v for part in doc["total"].values() for k, v in part.items()}
     ens = load_ensemble(HERE / "ensemble_EC_EC")
     spread = {}
     for name in ("train", "test"):
         rs = split[name]
-        base = np.array([table[f"{r.scan}:{r.point}"] for r in rs])
-        mean, std = ens.predict(rs, base)
+        mean, std = ens.predict(rs, _physics_totals("EC_EC", rs))
         mask = scoring_mask(rs)
         spread[name] = (rs, np.abs(mean - np.array([r.total for r in rs])), std, mask)
     rs, err, std, mask = spread["test"]
