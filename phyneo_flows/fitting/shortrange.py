@@ -22,9 +22,14 @@ parameterised as A_c,i = f_c,i A_exchange,i with |f_i| < sqrt(1 - w) for the fou
 by Cauchy-Schwarz K_ij >= w A_exchange,i A_exchange,j > 0 for every pair of fitted types, whatever the data
 (``slater_walls`` lists them).
 
-A molecule's A and B are fitted jointly on every dimer that involves it. Molecules named in ``frozen``
-keep the values in ``params`` (fitted before, e.g. for another formulation); dimers made only of frozen
-molecules take no part, so a formulation whose molecules are all known refits nothing.
+A molecule's A and B are fitted jointly on every dimer that involves it, and on nothing else. Molecules that
+share a training dimer are fitted together (a group: Li+, EC and PF6- through Li+-EC, EC-EC, Li+-PF6-);
+groups that share none are fitted one after another (``molecule_groups``: most training dimers first), each
+with the groups before it frozen, so a DMC-DMC scan cannot move EC's parameters, while the contact walls of
+each later group are built against the types already fitted (the cross pairs a mixture brings together).
+Molecules named in ``frozen`` keep the values in ``params`` (fitted before, e.g. for another formulation);
+dimers made only of frozen molecules take no part, so a formulation whose molecules are all known refits
+nothing.
 """
 
 from __future__ import annotations
@@ -145,6 +150,29 @@ def _molecules_of(records: Sequence[DimerRecord]) -> list[str]:
     return list(dict.fromkeys(m for r in records for m in (r.species_a, r.species_b)))
 
 
+def molecule_groups(records: Sequence[DimerRecord], free: Sequence[str]) -> list[list[str]]:
+    """The ``free`` molecules grouped by the ``records`` that join two of them (connected components), the group
+    with the most records involving it first (ties by name); each group lists its molecules in ``free`` order."""
+    parent = {m: m for m in free}
+
+    def root(m: str) -> str:
+        while parent[m] != m:
+            m = parent[m]
+        return m
+
+    for r in records:
+        if r.species_a in parent and r.species_b in parent:
+            parent[root(r.species_a)] = root(r.species_b)
+    groups: dict[str, list[str]] = {}
+    for m in free:
+        groups.setdefault(root(m), []).append(m)
+
+    def size(group: list[str]) -> int:
+        return sum(r.species_a in group or r.species_b in group for r in records)
+
+    return sorted(groups.values(), key=lambda g: (-size(g), sorted(g)))
+
+
 def with_slater(params: ForceFieldParams, keys: Sequence[tuple[str, str]], b: np.ndarray, a: np.ndarray,
                 source: str) -> ForceFieldParams:
     """A copy of ``params`` with B and A of the types ``keys`` replaced."""
@@ -175,13 +203,12 @@ def fit_short_range(
     split = split or split_by_scan(list(records), test_scans=settings.test_scans, val_scans=settings.val_scans,
                                    seed=settings.seed)
     free = [m for m in _molecules_of(records) if m not in frozen]
-    involved = [r for r in split["train"] if r.species_a in free or r.species_b in free]
-    if free and not involved:
-        raise InputError(f"no training dimer involves {free}", field="dimers",
-                         fix="add scans of these molecules or fewer test/validation scans")
+    groups = molecule_groups(split["train"], free)
+    for group in groups:
+        if not any(r.species_a in group or r.species_b in group for r in split["train"]):
+            raise InputError(f"no training dimer involves {group}", field="dimers",
+                             fix="add scans of these molecules or fewer test/validation scans")
     keys = type_keys(params, _molecules_of(records))
-    free_idx = np.array([n for n, (m, _) in enumerate(keys) if m in free], dtype=int)
-    b0, a0 = slater_arrays(params, keys)
     everything = [r for recs in split.values() for r in recs]
     lr_all = long_range(params, everything, ff_settings)
     lr, start = {}, 0
@@ -189,11 +216,23 @@ def fit_short_range(
         lr[name] = {k: v[start:start + len(recs)] for k, v in lr_all.items()}
         start += len(recs)
     history: list[dict[str, float]] = []
-    b_fit, a_fit = b0.copy(), a0.copy()
+    fitted = params
     if free and settings.steps > 0:
-        b_fit, a_fit, history = _optimise(params, keys, free_idx, b0, a0, split, lr, settings)
-    fitted = with_slater(params, [keys[n] for n in free_idx], b_fit[free_idx], a_fit[free_idx], source) \
-        if free else params
+        fixed = [m for m in _molecules_of(records) if m not in free]
+        for n_group, group in enumerate(groups):
+            mask = {name: np.array([r.species_a in group or r.species_b in group for r in recs], dtype=bool)
+                    for name, recs in split.items()}
+            sub = {name: [r for r, keep in zip(recs, mask[name], strict=True) if keep] for name, recs in split.items()}
+            sub_lr = {name: {k: v[mask[name]] for k, v in lr[name].items()} for name in split}
+            mols = list(dict.fromkeys([*group, *_molecules_of([r for recs in sub.values() for r in recs]), *fixed]))
+            g_keys = type_keys(fitted, mols)
+            g_free = np.array([n for n, (m, _) in enumerate(g_keys) if m in group], dtype=int)
+            g_b0, g_a0 = slater_arrays(fitted, g_keys)
+            b, a, g_history = _optimise(fitted, g_keys, g_free, g_b0, g_a0, sub, sub_lr, settings)
+            fitted = with_slater(fitted, [g_keys[n] for n in g_free], b[g_free], a[g_free], source)
+            history += [h | {"group": n_group} for h in g_history]
+            fixed += group
+    b_fit, a_fit = slater_arrays(fitted, keys)
     preds = {}
     for name, recs in split.items():
         if recs:

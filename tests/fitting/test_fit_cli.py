@@ -127,12 +127,13 @@ def test_physics_fit_maker_stores_a_fit_document(phyneo, tmp_path):
 def test_committed_params_on_the_held_out_pf6_pf6_scan():
     """PF6--PF6- has one 3-point training scan; `sapt0_jun-cc-pvdz/heldout/PF6--PF6-.jsonl` (session 13) is a second
     scan at the scored contacts (2.27-6.2 A), never read by any fit. The committed parameters on it, physics only:
-    RMSE 1.51 kJ/mol over the 10 points (session 14; 1.57 before EC-EC scans 8-10 joined the fit; SAPT0 totals
+    RMSE 2.19 kJ/mol over the 10 points (session 15: Li+, EC and PF6- fitted as one group, DMC after them; the
+    joint fit of all four gave 1.51 in session 14, 1.57 before EC-EC scans 8-10 joined it; SAPT0 totals
     163-370 kJ/mol of Coulomb repulsion), within the issue's 10 kJ/mol for ion pairs."""
     from phyneo_flows.fitting.cli import evaluate_summary
 
     res = evaluate_summary(FITTED, SAPT / "heldout/PF6--PF6-.jsonl")
     row = res["pairs"]["PF6--PF6-"]
     assert row["n_train"] == 0 and row["n_test"] == row["n_test_scored"] == 10
-    assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(1.514, abs=0.05)
+    assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(2.193, abs=0.05)
     assert row["physics_only_test_rmse_kj_mol"] < 10.0

@@ -20,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from phyneo_flows.ff.params import load_params
 from phyneo_flows.fitting.data import load_dimers, scoring_mask, split_by_scan
 from phyneo_flows.fitting.features import coordination_classes
+from phyneo_flows.fitting.physics import predict
 from phyneo_flows.fitting.residual import load_ensemble, rmse
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "fixtures" / "fitting" / "residual_li_ec"
 SAPT = ROOT / "fixtures" / "fitting" / "sapt0_jun-cc-pvdz" / "Li+-EC.jsonl"
+PARAMS = ROOT / "fixtures" / "fitting" / "params" / "params.json"
 MEASURED_PHYSICS = 1.031
 MEASURED_HYBRID = 0.850
 MARGIN = 0.05  # kJ/mol: float noise across machines is far below this
@@ -81,15 +84,22 @@ def test_system_energy_term_matches_dimer_route(held_out):
     assert float(term(rec.positions_nm)) == pytest.approx(ens.residual_members([rec]).mean(0)[0], abs=1e-8)
 
 
-def _pair_scores(pair: str, tag: str):
+def _pair_scores(pair: str, tag: str, joint: bool = False):
     """Held-out scans of the pair's own file (split_by_scan defaults), scored by the saved physics totals of
     ``physics_<tag>.json`` and by those plus the ensemble ``ensemble_<tag>``: (test scans, scored points,
-    physics RMSE, hybrid RMSE, ensemble spread)."""
+    physics RMSE, hybrid RMSE, ensemble spread). ``joint``: the physics of the committed joint fit
+    (``fixtures/fitting/params/params.json``, recomputed here) and the ensemble trained over it,
+    ``joint_baseline/ensemble_<tag>``."""
     test = split_by_scan(load_dimers(SAPT.with_name(f"{pair}.jsonl")))["test"]
-    base = _physics_totals(tag, test)
+    if joint:
+        base = np.asarray(predict(load_params(PARAMS), test)["total"])
+        folder = HERE / "joint_baseline" / f"ensemble_{tag}"
+    else:
+        base = _physics_totals(tag, test)
+        folder = HERE / f"ensemble_{tag}"
     ref = np.array([r.total for r in test])
     mask = scoring_mask(test)
-    pred, std = load_ensemble(HERE / f"ensemble_{tag}").predict(test, base)
+    pred, std = load_ensemble(folder).predict(test, base)
     return sorted({r.scan for r in test}), int(mask.sum()), rmse(base, ref, mask), rmse(pred, ref, mask), std
 
 
@@ -160,15 +170,32 @@ def test_ec_ec_ensemble_spread_flags_its_worst_miss():
     assert std[worst] > std_train[mask_train].max()
 
 
-def test_saved_dmc_dmc_fits_under_1_kj_mol_and_the_residual_does_not_help():
-    """DMC-DMC (fixtures/fitting/residual_li_ec/README.md, section DMC-DMC), session 13: split_by_scan defaults on
-    the pair's own 60 points (train scans 0-1, validation 2, test 3 and 4; 20 of the 24 test points scored).
-    Measured when the ensemble was made: physics alone (DMC's A/B fitted on DMC-DMC only) 0.249 kJ/mol, physics +
-    residual 0.787 kJ/mol: both under the 1 kJ/mol for neutral pairs, but the network, stopped early at epoch 109
-    on a validation scan the physics misses by 6.5 kJ/mol, makes the test scans worse."""
+def test_saved_dmc_dmc_residual_over_the_pair_physics():
+    """DMC-DMC (fixtures/fitting/residual_li_ec/README.md, section DMC-DMC), session 15: split_by_scan defaults on
+    the pair's own 96 points (train scans 0-4 = 60 points, validation 5, test 6 and 7; 19 of the 24 test points
+    scored). Measured when the ensemble was made: physics alone (DMC's A/B fitted on DMC-DMC only, with the
+    `FitSettings` defaults: total weighted 3x a component) 1.686 kJ/mol, physics + residual 1.211 kJ/mol. Session
+    13, on 60 points (train scans 0, 1; test 3, 4): 0.249 and 0.787."""
     scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC")
-    assert scans == [3, 4] and scored == 20
-    assert phys == pytest.approx(0.249, abs=MARGIN)
-    assert hyb == pytest.approx(0.787, abs=MARGIN)
-    assert hyb < 1.0 and phys < 1.0
+    assert scans == [6, 7] and scored == 19
+    assert phys == pytest.approx(1.686, abs=MARGIN)
+    assert hyb == pytest.approx(1.211, abs=MARGIN)
+    assert hyb < phys
+    assert np.all(std >= 0)
+
+
+def test_dmc_dmc_committed_fit_with_its_residual_is_under_1_kj_mol():
+    """The transferable model for DMC-DMC: the committed fit (`fixtures/fitting/params/params.json`: DMC's A/B fitted
+    on its own dimers after Li+, EC and PF6-, with contact walls against their types; total weighted 30x, the
+    weighting chosen on the validation scans of every pair type) plus a residual ensemble trained over it with the
+    same recipe (``make_residual.py --baseline fixtures/fitting/params/params.json --save
+    .../joint_baseline/ensemble_DMC_DMC``). Measured (session 15, test scans 6 and 7, 19 scored points): physics
+    only 1.229 kJ/mol, with the residual 0.825: issue 6's 1 kJ/mol for a neutral pair with the residual on, met on
+    whole held-out scans. (A joint fit of all four molecules at once gave 0.39 on the physics alone, but let DMC's
+    scans move EC's parameters: test_physics_fit.py.)"""
+    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", joint=True)
+    assert scans == [6, 7] and scored == 19
+    assert phys == pytest.approx(1.229, abs=MARGIN)
+    assert hyb == pytest.approx(0.825, abs=MARGIN)
+    assert hyb < 1.0 and hyb < phys
     assert np.all(std >= 0)
