@@ -172,30 +172,45 @@ def test_ec_ec_ensemble_spread_flags_its_worst_miss():
 
 def test_saved_dmc_dmc_residual_over_the_pair_physics():
     """DMC-DMC (fixtures/fitting/residual_li_ec/README.md, section DMC-DMC), session 15: split_by_scan defaults on
-    the pair's own 96 points (train scans 0-4 = 60 points, validation 5, test 6 and 7; 19 of the 24 test points
-    scored). Measured when the ensemble was made: physics alone (DMC's A/B fitted on DMC-DMC only, with the
-    `FitSettings` defaults: total weighted 3x a component) 1.686 kJ/mol, physics + residual 1.211 kJ/mol. Session
-    13, on 60 points (train scans 0, 1; test 3, 4): 0.249 and 0.787."""
+    the pair's own 132 points (train scans 0-6 and 8 = 96 points, validation 7, test 9 and 10; 21 of the 24 test
+    points scored). Measured when the ensemble was made: physics alone (DMC's A/B fitted on DMC-DMC only, with the
+    `FitSettings` defaults: total weighted 3x a component) 1.070 kJ/mol, physics + residual 1.664 kJ/mol: the
+    network, stopped at epoch 395 on a validation scan it brings from 1.63 to 0.31, makes the test scans worse.
+    Session 13, on 60 points (train scans 0, 1; test 3, 4): 0.249 and 0.787."""
     scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC")
-    assert scans == [6, 7] and scored == 19
-    assert phys == pytest.approx(1.686, abs=MARGIN)
-    assert hyb == pytest.approx(1.211, abs=MARGIN)
-    assert hyb < phys
+    assert scans == [9, 10] and scored == 21
+    assert phys == pytest.approx(1.070, abs=MARGIN)
+    assert hyb == pytest.approx(1.664, abs=MARGIN)
     assert np.all(std >= 0)
 
 
-def test_dmc_dmc_committed_fit_with_its_residual_is_under_1_kj_mol():
+DMC_DMC_UNMET = ("issue 6's 1 kJ/mol for neutral pairs with the residual on, DMC-DMC over the committed fit: measured "
+                 "2.304 kJ/mol (physics only 2.328) on test scans 9 and 10 (session 15, 132 points, 96 of them "
+                 "training); 0.825 on scans 6 and 7 when the file had 96 points. One point carries it: scan 9 at a "
+                 "closest contact of 2.27 A (methyl H 2.27 and 2.38 A from the other DMC's ether O, 2.43 A from its "
+                 "carbonyl C), SAPT0 +18.4 against physics +28.8 kJ/mol; without it the 20 other points give 0.54")
+
+
+def _dmc_dmc_committed():
+    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", joint=True)
+    assert scans == [9, 10] and scored == 21
+    return phys, hyb, std
+
+
+def test_dmc_dmc_residual_over_the_committed_fit():
     """The transferable model for DMC-DMC: the committed fit (`fixtures/fitting/params/params.json`: DMC's A/B fitted
     on its own dimers after Li+, EC and PF6-, with contact walls against their types; total weighted 30x, the
     weighting chosen on the validation scans of every pair type) plus a residual ensemble trained over it with the
     same recipe (``make_residual.py --baseline fixtures/fitting/params/params.json --save
-    .../joint_baseline/ensemble_DMC_DMC``). Measured (session 15, test scans 6 and 7, 19 scored points): physics
-    only 1.229 kJ/mol, with the residual 0.825: issue 6's 1 kJ/mol for a neutral pair with the residual on, met on
-    whole held-out scans. (A joint fit of all four molecules at once gave 0.39 on the physics alone, but let DMC's
-    scans move EC's parameters: test_physics_fit.py.)"""
-    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", joint=True)
-    assert scans == [6, 7] and scored == 19
-    assert phys == pytest.approx(1.229, abs=MARGIN)
-    assert hyb == pytest.approx(0.825, abs=MARGIN)
-    assert hyb < 1.0 and hyb < phys
+    .../joint_baseline/ensemble_DMC_DMC``). Measured (session 15, test scans 9 and 10, 21 scored points): physics
+    only 2.328 kJ/mol, with the residual 2.304 (validation scan 7: 0.375 and 0.160)."""
+    phys, hyb, std = _dmc_dmc_committed()
+    assert phys == pytest.approx(2.328, abs=MARGIN)
+    assert hyb == pytest.approx(2.304, abs=MARGIN)
     assert np.all(std >= 0)
+
+
+@pytest.mark.xfail(strict=True, reason=DMC_DMC_UNMET)
+def test_dmc_dmc_committed_fit_with_its_residual_is_under_1_kj_mol():
+    _phys, hyb, _std = _dmc_dmc_committed()
+    assert hyb < 1.0
