@@ -150,6 +150,10 @@ def _molecules_of(records: Sequence[DimerRecord]) -> list[str]:
     return list(dict.fromkeys(m for r in records for m in (r.species_a, r.species_b)))
 
 
+def _involves(record: DimerRecord, molecules: Sequence[str]) -> bool:
+    return record.species_a in molecules or record.species_b in molecules
+
+
 def molecule_groups(records: Sequence[DimerRecord], free: Sequence[str]) -> list[list[str]]:
     """The ``free`` molecules grouped by the ``records`` that join two of them (connected components), the group
     with the most records involving it first (ties by name); each group lists its molecules in ``free`` order."""
@@ -168,7 +172,7 @@ def molecule_groups(records: Sequence[DimerRecord], free: Sequence[str]) -> list
         groups.setdefault(root(m), []).append(m)
 
     def size(group: list[str]) -> int:
-        return sum(r.species_a in group or r.species_b in group for r in records)
+        return sum(_involves(r, group) for r in records)
 
     return sorted(groups.values(), key=lambda g: (-size(g), sorted(g)))
 
@@ -205,7 +209,7 @@ def fit_short_range(
     free = [m for m in _molecules_of(records) if m not in frozen]
     groups = molecule_groups(split["train"], free)
     for group in groups:
-        if not any(r.species_a in group or r.species_b in group for r in split["train"]):
+        if not any(_involves(r, group) for r in split["train"]):
             raise InputError(f"no training dimer involves {group}", field="dimers",
                              fix="add scans of these molecules or fewer test/validation scans")
     keys = type_keys(params, _molecules_of(records))
@@ -220,8 +224,7 @@ def fit_short_range(
     if free and settings.steps > 0:
         fixed = [m for m in _molecules_of(records) if m not in free]
         for n_group, group in enumerate(groups):
-            mask = {name: np.array([r.species_a in group or r.species_b in group for r in recs], dtype=bool)
-                    for name, recs in split.items()}
+            mask = {name: np.array([_involves(r, group) for r in recs], dtype=bool) for name, recs in split.items()}
             sub = {name: [r for r, keep in zip(recs, mask[name], strict=True) if keep] for name, recs in split.items()}
             sub_lr = {name: {k: v[mask[name]] for k, v in lr[name].items()} for name in split}
             mols = list(dict.fromkeys([*group, *_molecules_of([r for recs in sub.values() for r in recs]), *fixed]))

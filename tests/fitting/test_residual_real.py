@@ -84,14 +84,14 @@ def test_system_energy_term_matches_dimer_route(held_out):
     assert float(term(rec.positions_nm)) == pytest.approx(ens.residual_members([rec]).mean(0)[0], abs=1e-8)
 
 
-def _pair_scores(pair: str, tag: str, joint: bool = False):
+def _pair_scores(pair: str, tag: str, committed: bool = False):
     """Held-out scans of the pair's own file (split_by_scan defaults), scored by the saved physics totals of
     ``physics_<tag>.json`` and by those plus the ensemble ``ensemble_<tag>``: (test scans, scored points,
-    physics RMSE, hybrid RMSE, ensemble spread). ``joint``: the physics of the committed joint fit
+    physics RMSE, hybrid RMSE, ensemble spread). ``committed``: the physics of the committed fit
     (``fixtures/fitting/params/params.json``, recomputed here) and the ensemble trained over it,
     ``joint_baseline/ensemble_<tag>``."""
     test = split_by_scan(load_dimers(SAPT.with_name(f"{pair}.jsonl")))["test"]
-    if joint:
+    if committed:
         base = np.asarray(predict(load_params(PARAMS), test)["total"])
         folder = HERE / "joint_baseline" / f"ensemble_{tag}"
     else:
@@ -192,7 +192,7 @@ DMC_DMC_UNMET = ("issue 6's 1 kJ/mol for neutral pairs with the residual on, DMC
 
 
 def _dmc_dmc_committed():
-    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", joint=True)
+    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", committed=True)
     assert scans == [9, 10] and scored == 21
     return phys, hyb, std
 
