@@ -125,7 +125,7 @@ def load_dimers(paths: str | Path | Iterable[str | Path], pair_types: Sequence[s
 
 
 def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans: int = 1,
-                  seed: int = 0) -> dict[str, list[DimerRecord]]:
+                  seed: int = 0, held_out: Sequence[DimerRecord] = ()) -> dict[str, list[DimerRecord]]:
     """train / val / test with whole scans held out: per pair type, ``test_scans`` scans (the highest scan
     numbers) go to test and ``val_scans`` randomly chosen ones of the rest to validation.
 
@@ -136,15 +136,26 @@ def split_by_scan(records: Sequence[DimerRecord], test_scans: int = 2, val_scans
     Each pair type draws its validation scans from its own generator (seeded with ``seed``), so a pair's split
     depends on its own scans only: adding data of one pair type moves no other pair's scans, and a pair's split
     in a joint fit is the split of that pair's file alone. (Until session 13 one generator ran across all pair
-    types, so new DMC-DMC scans reshuffled EC-EC's validation scan; docs/fitting.md.)"""
-    split: dict[str, list[DimerRecord]] = {"train": [], "val": [], "test": []}
+    types, so new DMC-DMC scans reshuffled EC-EC's validation scan; docs/fitting.md.)
+
+    ``held_out``: dimers kept apart from ``records`` (e.g. ``sapt0_jun-cc-pvdz/heldout/``, scans computed to be
+    test data). A pair type that has any is tested on exactly those, and every scan of it in ``records`` goes to
+    training or validation, so a pair type whose QM is dear (PF6--PF6-: 100-500 s a point here) gives no
+    more scans to test than it must. Their scan numbers must not recur in ``records``: a scan is never split."""
+    split: dict[str, list[DimerRecord]] = {"train": [], "val": [], "test": list(held_out)}
+    external = {r.pair_type for r in held_out}
+    shared = {(r.pair_type, r.scan) for r in held_out} & {(r.pair_type, r.scan) for r in records}
+    if shared:
+        raise InputError(f"held-out scans {sorted(shared)} are also among the fitted dimers", field="held_out",
+                         fix="keep each scan in one place: the held-out folder or the fitted files")
     for r in records:
         if r.targeted:
             split["train"].append(r)
     records = [r for r in records if not r.targeted]
     for pt in sorted({r.pair_type for r in records}):
         scans = sorted({r.scan for r in records if r.pair_type == pt})
-        test = set(scans[len(scans) - test_scans:]) if len(scans) > test_scans else set()
+        n_test = 0 if pt in external else test_scans
+        test = set(scans[len(scans) - n_test:]) if n_test and len(scans) > n_test else set()
         rest = [s for s in scans if s not in test]
         n_val = min(val_scans, max(len(rest) - 1, 0))
         rng = np.random.default_rng(seed)

@@ -197,15 +197,17 @@ def fit_short_range(
     settings: FitSettings | None = None,
     ff_settings: FFSettings | None = None,
     split: dict[str, list[DimerRecord]] | None = None,
+    held_out: Sequence[DimerRecord] = (),
     source: str = "Slater-ISA fit to SAPT components (phyneo_flows.fitting.shortrange)",
 ) -> FitResult:
-    """Fit A and B of every molecule not in ``frozen`` on the dimers that involve it (see module doc)."""
+    """Fit A and B of every molecule not in ``frozen`` on the dimers that involve it (see module doc).
+    ``held_out``: test dimers kept apart (``data.split_by_scan``), scored but never fitted."""
     settings = settings or FitSettings()
-    check_records(params, records)
+    check_records(params, [*records, *held_out])
     for m in frozen:
         params.molecule(m)
     split = split or split_by_scan(list(records), test_scans=settings.test_scans, val_scans=settings.val_scans,
-                                   seed=settings.seed)
+                                   seed=settings.seed, held_out=held_out)
     free = [m for m in _molecules_of(records) if m not in frozen]
     groups = molecule_groups(split["train"], free)
     for group in groups:
@@ -436,9 +438,11 @@ class PhysicsFit:
 
 def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *, frozen: Sequence[str] = (),
                     settings: FitSettings | None = None, ff_settings: FFSettings | None = None,
-                    min_contact_a: float = 5.0, plots: bool = True) -> PhysicsFit:
+                    min_contact_a: float = 5.0, plots: bool = True,
+                    held_out: Sequence[DimerRecord] = ()) -> PhysicsFit:
     """Dispersion at the SAPT level (``FitSettings.sapt_level_dispersion``), long-range check, short-range fit,
-    metrics per split and pair type, and parity plots."""
+    metrics per split and pair type, and parity plots. ``held_out``: test dimers kept apart from ``records``
+    (``data.split_by_scan``)."""
     from phyneo_flows.fitting.longrange_check import check_long_range, failure_messages
     from phyneo_flows.fitting.metrics import pair_metrics, parity_png, summary
     from phyneo_flows.fitting.monomer_params import sapt_level_dispersion
@@ -458,7 +462,8 @@ def run_physics_fit(params: ForceFieldParams, records: Sequence[DimerRecord], *,
     for message in failure_messages(raw, bases[0] if len(bases) == 1 else None):
         _LOG.warning(message)
     checks = {k: v.model_dump() | {"passed": v.passed} for k, v in raw.items()}
-    res = fit_short_range(params, records, frozen=frozen, settings=settings, ff_settings=ff_settings)
+    res = fit_short_range(params, records, frozen=frozen, settings=settings, ff_settings=ff_settings,
+                          held_out=held_out)
     metrics = {name: pair_metrics(res.split[name], res.predictions[name]) for name in res.predictions}
     pngs = {name: parity_png(res.split[name], res.predictions[name], title=f"physics fit, {name}")
             for name in res.predictions} if plots else {}

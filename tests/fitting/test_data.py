@@ -65,3 +65,29 @@ def test_pair_balance_gives_each_pair_type_the_same_total_weight():
     for t in n:  # per pair type: its plain weights divided by its count, one common factor
         np.testing.assert_allclose(balanced[types == t] * n[t] / plain[types == t],
                                    balanced[types == "Li+-EC"][0] * n["Li+-EC"] / plain[types == "Li+-EC"][0])
+
+
+def test_a_pair_type_with_held_out_scans_is_tested_on_them_alone():
+    """split_by_scan(held_out=...): PF6--PF6- has a scan computed as test data (sapt0_jun-cc-pvdz/heldout/);
+    with it, every PF6--PF6- scan of the fitted file is training or validation, and other pair types split as
+    before. A scan in both places is refused (a scan is never split)."""
+    from phyneo_flows.errors import InputError
+
+    li_ec = load_dimers(SAPT / "Li+-EC.jsonl")
+    pf6 = load_dimers(SAPT / "PF6--PF6-.jsonl")
+    # the fitted file as if it held four PF6--PF6- scans (its own scan renumbered past the held-out scan 1)
+    fitted = pf6 + [replace(r, scan=s) for s in (2, 3, 4) for r in pf6]
+    held = load_dimers(SAPT / "heldout")
+    assert {r.pair_type for r in held} == {"PF6--PF6-"} and {r.scan for r in held} == {1}
+    without = split_by_scan(li_ec + fitted)
+    assert {r.scan for r in without["test"] if r.pair_type == "PF6--PF6-"} == {3, 4}
+    with_held = split_by_scan(li_ec + fitted, held_out=held)
+    assert [r for r in with_held["test"] if r.pair_type == "PF6--PF6-"] == held
+    pf6_fitted = {r.scan for part in ("train", "val") for r in with_held[part] if r.pair_type == "PF6--PF6-"}
+    assert pf6_fitted == {0, 2, 3, 4}
+    assert len({r.scan for r in with_held["val"] if r.pair_type == "PF6--PF6-"}) == 1
+    for part in ("train", "val", "test"):
+        assert [r for r in with_held[part] if r.pair_type == "Li+-EC"] == [
+            r for r in without[part] if r.pair_type == "Li+-EC"]
+    with pytest.raises(InputError, match="held_out"):
+        split_by_scan(fitted + [replace(r, scan=1) for r in pf6], held_out=held)
