@@ -200,7 +200,7 @@ def params_from_fixtures(
 
 
 #: Molecular C6 (hartree bohr^6) of the uncoupled HF response, by (SMILES, charge, basis): what
-#: ``qm.dispersion.uncoupled_c6`` gives on the species template conformer (``chem.build_molecule``), with
+#: ``qm.dispersion.uncoupled_c6_c8`` gives on the species template conformer (``chem.build_molecule``), with
 #: PySCF 2.14 (RHF, density fitting) and psi4's jun-cc-pVDZ file. A molecule missing here is computed when it is
 #: first fitted (seconds to a minute). Remake: ``python -m phyneo_flows.fitting.monomer_params SPECIES ...``.
 UNCOUPLED_C6_AU: dict[tuple[str, int, str], float] = {
@@ -209,19 +209,38 @@ UNCOUPLED_C6_AU: dict[tuple[str, int, str], float] = {
     ("F[P-](F)(F)(F)(F)F", -1, "jun-cc-pvdz"): 392.855687410777,  # PF6-
 }
 
+#: Isotropic molecular C8 (hartree bohr^8) of the uncoupled HF response about the centre of nuclear charge, by
+#: (SMILES, charge, basis): ``qm.dispersion.uncoupled_c6_c8`` on the template conformer (as for C6 above).
+UNCOUPLED_C8_AU: dict[tuple[str, int, str], float] = {
+    ("COC(=O)OC", 0, "jun-cc-pvdz"): 145847.4408657689,  # DMC
+    ("O=C1OCCO1", 0, "jun-cc-pvdz"): 81126.17375922884,  # EC
+    ("F[P-](F)(F)(F)(F)F", -1, "jun-cc-pvdz"): 34955.642919013735,  # PF6-
+}
+
 SAPT_LEVEL_KEY = "sapt_level_dispersion"
 
 
 def uncoupled_c6_of(species: str, basis: str) -> float:
     """Molecular uncoupled-HF C6 (hartree bohr^6) of ``species`` in ``basis``: the table, else computed."""
+    return _uncoupled(species, basis)[0]
+
+
+def uncoupled_c8_of(species: str, basis: str) -> float:
+    """Isotropic molecular uncoupled-HF C8 (hartree bohr^8, about the centre of nuclear charge of the template
+    conformer) of ``species`` in ``basis``: the table, else computed."""
+    return _uncoupled(species, basis)[1]
+
+
+def _uncoupled(species: str, basis: str) -> tuple[float, float]:
     from phyneo_flows.chem import build_molecule
-    from phyneo_flows.qm.dispersion import uncoupled_c6
+    from phyneo_flows.qm.dispersion import uncoupled_c6_c8
 
     tpl = build_molecule(species)
     key = (tpl.smiles, int(tpl.formal_charge), basis.lower())
-    if key not in UNCOUPLED_C6_AU:
-        UNCOUPLED_C6_AU[key] = uncoupled_c6(list(tpl.symbols), tpl.positions_nm, int(tpl.formal_charge), basis)
-    return UNCOUPLED_C6_AU[key]
+    if key not in UNCOUPLED_C6_AU or key not in UNCOUPLED_C8_AU:
+        UNCOUPLED_C6_AU[key], UNCOUPLED_C8_AU[key] = uncoupled_c6_c8(
+            list(tpl.symbols), tpl.positions_nm, int(tpl.formal_charge), basis)
+    return UNCOUPLED_C6_AU[key], UNCOUPLED_C8_AU[key]
 
 
 def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[str] | None = None
@@ -229,7 +248,7 @@ def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[
     """The parameters with C6, C8 and C10 of each polyatomic molecule scaled to the dispersion of the SAPT level.
 
     SAPT0's E(20)disp is the dispersion of uncoupled HF response in the SAPT basis; its R^-6 asymptote is the
-    Casimir-Polder C6 of those polarisabilities (``qm.dispersion.uncoupled_c6``; psi4's water dimer at 12 and
+    Casimir-Polder C6 of those polarisabilities (``qm.dispersion.uncoupled_c6_c8``; psi4's water dimer at 12 and
     16 Å reproduces it, tests/qm/test_uncoupled_dispersion.py). The monomer properties' D4 C6 is near the true
     one and in a basis with diffuse functions on every atom; against SAPT0/jun-cc-pVDZ (no diffuse H, no
     diffuse d) it was 41 % too strong for DMC-DMC at closest contacts of 5 Å and more, beyond the reach of the
@@ -239,8 +258,17 @@ def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[
     to are one level. Bare ions keep their free-ion RPA values. ``molecules`` (default all) limits the
     scaling; a molecule already scaled (``provenance[SAPT_LEVEL_KEY]``) is left alone. The factors go to
     ``provenance[SAPT_LEVEL_KEY]``.
+
+    C8 and C10 then get a factor s8 and s8^2 of their own (session 16), so that the isotropic molecular C8 is
+    SAPT0's too: two molecules averaged over orientations have R^-8 coefficient (sum_i sqrt(C8_i))^2 plus what
+    the atoms' C6 give through their distance from the centre (``qm.dispersion.displacement_c8``), and
+    s8 = (C8_mol(uncoupled HF, basis) - displacement) / (sum_i sqrt(C8_i))^2 (``qm.dispersion.isotropic_c8``,
+    checked against psi4's neon dimer). jun-cc-pVDZ has no diffuse d functions, so its quadrupole response is
+    small: s8 is 0.20 for EC and 0.26 for DMC, where the D4 C8 had made SAPT0's dispersion 13-14 % too strong
+    at 5 A and 30-40 % at 3-3.5 A (the C8/C10 share of it, which the Slater terms could not take up).
     """
-    from phyneo_flows.qm.dispersion import molecular_c6, to_kj_mol_nm
+    from phyneo_flows.chem import build_molecule
+    from phyneo_flows.qm.dispersion import displacement_c8, molecular_c6, to_kj_mol_nm
 
     done = dict(params.provenance.get(SAPT_LEVEL_KEY, {}))
     names = list(params.molecules) if molecules is None else list(molecules)
@@ -249,30 +277,41 @@ def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[
         mol = params.molecule(name)
         if len(mol.symbols) == 1 or name in done:
             continue
-        c6_model = molecular_c6(mol.type_array("C6")) / float(to_kj_mol_nm(1.0, 6))
+        c6_atoms = mol.type_array("C6") / float(to_kj_mol_nm(1.0, 6))
+        c6_model = molecular_c6(c6_atoms)
         c6_sapt = uncoupled_c6_of(name, basis)
         factor = c6_sapt / c6_model
+        tpl = build_molecule(name)
+        if list(tpl.symbols) != list(mol.symbols):
+            raise InputError(f"{name}: the parameters' atoms {mol.symbols} are not the template's {tpl.symbols}",
+                             field="molecules", fix="rebuild the parameters from the species template")
+        c8_sapt = uncoupled_c8_of(name, basis)
+        displacement = displacement_c8(factor * c6_atoms, tpl.symbols, tpl.positions_nm)
+        c8_atomic = float(factor * np.sqrt(mol.type_array("C8") / float(to_kj_mol_nm(1.0, 8))).sum() ** 2)
+        s8 = max(float((c8_sapt - displacement) / c8_atomic), 0.0)
+        scale = {"C6": factor, "C8": factor * s8, "C10": factor * s8**2}
         types = {}
         for t, tp in mol.types.items():
-            scaled = {k: value(float(getattr(tp, k).value) * factor, k,
-                               f"{getattr(tp, k).source}; x {factor:.4f} to the uncoupled-HF/{basis} C6 of SAPT0 "
+            scaled = {k: value(float(getattr(tp, k).value) * f, k,
+                               f"{getattr(tp, k).source}; x {f:.4f} to the uncoupled-HF/{basis} C6 and C8 of SAPT0 "
                                "(fitting.monomer_params.sapt_level_dispersion)")
-                      for k in ("C6", "C8", "C10")}
+                      for k, f in scale.items()}
             types[t] = tp.model_copy(update=scaled)
         new[name] = mol.model_copy(update={"types": types})
         done[name] = {"basis": basis.lower(), "factor": factor, "c6_monomer_au": c6_model,
-                      "c6_uncoupled_hf_au": c6_sapt}
+                      "c6_uncoupled_hf_au": c6_sapt, "c8_factor": s8, "c8_uncoupled_hf_au": c8_sapt,
+                      "c8_displacement_au": displacement, "c8_atomic_au": c8_atomic}
     if not done:
         return params
     return params.model_copy(update={"molecules": new, "provenance": {**params.provenance, SAPT_LEVEL_KEY: done}})
 
 
-if __name__ == "__main__":  # the table above
+if __name__ == "__main__":  # the tables above
     import sys
 
     from phyneo_flows.chem import build_molecule
 
-    for sp in sys.argv[1:]:
-        t = build_molecule(sp)
-        c6 = uncoupled_c6_of(sp, "jun-cc-pvdz")
-        print(f'    ("{t.smiles}", {int(t.formal_charge)}, "jun-cc-pvdz"): {c6!r},  # {sp}')
+    for of in (uncoupled_c6_of, uncoupled_c8_of):
+        for sp in sys.argv[1:]:
+            t = build_molecule(sp)
+            print(f'    ("{t.smiles}", {int(t.formal_charge)}, "jun-cc-pvdz"): {of(sp, "jun-cc-pvdz")!r},  # {sp}')

@@ -91,9 +91,7 @@ def occ_vir_dipoles(mf) -> np.ndarray:
     """Dipole integrals <i|r|a> (bohr) between occupied and virtual orbitals of a closed-shell RHF, origin at
     the centre of nuclear charge, shape (3, nocc * nvir) (occupied index slowest)."""
     mol = mf.mol
-    charges = mol.atom_charges()
-    centre = np.einsum("i,ix->x", charges, mol.atom_coords()) / charges.sum()
-    with mol.with_common_orig(centre):
+    with mol.with_common_orig(nuclear_charge_centre(mol)):
         dip = mol.intor_symmetric("int1e_r", comp=3)
     occ = mf.mo_coeff[:, mf.mo_occ > 0]
     vir = mf.mo_coeff[:, mf.mo_occ == 0]
@@ -174,12 +172,64 @@ def casimir_polder_c6(w: np.ndarray, g: np.ndarray, points: int = 40) -> float:
     """C6 = 3/pi int_0^inf alpha(iu)^2 du for alpha(iu) = sum G / (w^2 + u^2) (atomic units), by
     Gauss-Legendre quadrature on u = u0 (1 + t) / (1 - t) (u0 = 0.5 hartree); exact to ~1e-8 relative for
     molecular spectra, without the (n x n) double sum of the closed form."""
+    u, weights = imaginary_frequencies(points)
+    return float(3.0 / np.pi * np.sum(weights * sum_over_states(w, g, u) ** 2))
+
+
+def imaginary_frequencies(points: int = 40, u0: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes u (hartree) and weights for int_0^inf du, mapped by u = u0 (1 + t) / (1 - t)."""
     t, wt = np.polynomial.legendre.leggauss(points)
-    u0 = 0.5
-    u = u0 * (1 + t) / (1 - t)
-    du = 2 * u0 / (1 - t) ** 2
-    alpha = np.array([np.sum(g / (w**2 + x * x)) for x in u])
-    return float(3.0 / np.pi * np.sum(wt * du * alpha**2))
+    return u0 * (1 + t) / (1 - t), wt * 2 * u0 / (1 - t) ** 2
+
+
+def sum_over_states(w: np.ndarray, g: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """alpha(iu) = sum_n G_n / (w_n^2 + u^2) at each u."""
+    return np.array([np.sum(g / (w**2 + x * x)) for x in u])
+
+
+def occ_vir_quadrupoles(mf, centre_bohr: np.ndarray) -> np.ndarray:
+    """The five real Racah-normalised quadrupole operators r^2 C_2m about ``centre_bohr`` between occupied and
+    virtual orbitals of a closed-shell RHF (bohr^2), shape (5, nocc * nvir): (3 z^2 - r^2) / 2, sqrt(3) xz,
+    sqrt(3) yz, sqrt(3) (x^2 - y^2) / 2, sqrt(3) xy (so that sum_m (r^2 C_2m)^2 = r^4)."""
+    mol = mf.mol
+    with mol.with_common_orig(np.asarray(centre_bohr, dtype=float)):
+        rr = mol.intor_symmetric("int1e_rr", comp=9).reshape(3, 3, mol.nao, mol.nao)
+    r3 = np.sqrt(3.0)
+    ops = np.stack([rr[2, 2] - 0.5 * (rr[0, 0] + rr[1, 1]), r3 * rr[0, 2], r3 * rr[1, 2],
+                    0.5 * r3 * (rr[0, 0] - rr[1, 1]), r3 * rr[0, 1]])
+    occ = mf.mo_coeff[:, mf.mo_occ > 0]
+    vir = mf.mo_coeff[:, mf.mo_occ == 0]
+    return np.einsum("xpq,pi,qa->xia", ops, occ, vir).reshape(5, -1)
+
+
+def isotropic_c8(mf, centre_bohr: np.ndarray, points: int = 40) -> float:
+    """Isotropic C8 (hartree bohr^8) of two copies of a closed-shell molecule from its uncoupled HF response,
+    multipoles about ``centre_bohr``: C8 = 15/pi int alpha_1(iu) alpha_2(iu) du with the isotropic dipole and
+    quadrupole polarisabilities alpha_l(iu) = 4/(2l+1) sum_ia w |<i|r^l C_l|a>|^2 / (w^2 + u^2). Averaged over
+    the orientations of both molecules only the isotropic parts survive, so this is the R^-8 coefficient of the
+    orientation-averaged SAPT0 E(20)disp, R the distance between the two centres (the dipole-quadrupole and
+    dipole-octupole cross polarisabilities have no rank-0 part). Checked against psi4's SAPT0 dispersion of a
+    neon dimer (tests/qm/test_uncoupled_dispersion.py)."""
+    occ = mf.mo_occ > 0
+    w = (mf.mo_energy[~occ][None, :] - mf.mo_energy[occ][:, None]).ravel()
+    g1 = 4.0 * w * (occ_vir_dipoles(mf) ** 2).sum(axis=0) / 3.0
+    g2 = 4.0 * w * (occ_vir_quadrupoles(mf, centre_bohr) ** 2).sum(axis=0) / 5.0
+    u, weights = imaginary_frequencies(points)
+    return float(15.0 / np.pi * np.sum(weights * sum_over_states(w, g1, u) * sum_over_states(w, g2, u)))
+
+
+def displacement_c8(c6_atoms: np.ndarray, symbols: Sequence[str], positions_nm: np.ndarray) -> float:
+    """The R^-8 coefficient (hartree bohr^8) that atomic C6 (hartree bohr^6, geometric-mean pairs) alone give two
+    copies of a molecule averaged over both orientations, R between their centres of nuclear charge (the origin
+    of ``isotropic_c8``): over directions <|R + d|^-6> = R^-6 (1 + 5 d^2 / R^2 + ...), and
+    <|d_j - d_i|^2> = d_i^2 + d_j^2, so 5 sum_ij sqrt(C6_i C6_j) (d_i^2 + d_j^2)."""
+    from phyneo_flows.qm.models import ATOMIC_NUMBER
+
+    z = np.array([ATOMIC_NUMBER[s] for s in symbols], dtype=float)
+    x = np.asarray(positions_nm, dtype=float) / BOHR_TO_NM
+    d2 = ((x - z @ x / z.sum()) ** 2).sum(axis=1)
+    root = np.sqrt(np.asarray(c6_atoms, dtype=float))
+    return float(10.0 * root.sum() * (root * d2).sum())
 
 
 def basis_for_pyscf(basis: str, symbols: Sequence[str], psi4_basis_dir: str | None = None):
@@ -206,9 +256,9 @@ def basis_for_pyscf(basis: str, symbols: Sequence[str], psi4_basis_dir: str | No
     return {el: parse_gaussian.load(str(path), el) for el in set(symbols)}
 
 
-def uncoupled_c6(symbols: Sequence[str], positions_nm: np.ndarray, charge: int, basis: str) -> float:
-    """Molecular C6 (hartree bohr^6) of the uncoupled HF response in ``basis``: the dispersion level of SAPT0
-    in that basis. RHF with density fitting (closed shells only)."""
+def uncoupled_rhf(symbols: Sequence[str], positions_nm: np.ndarray, charge: int, basis: str):
+    """The converged RHF (density fitting, closed shells only) whose orbitals give the uncoupled response of
+    SAPT0 in ``basis``."""
     from pyscf import gto, scf
 
     from phyneo_flows.errors import EngineError
@@ -222,7 +272,21 @@ def uncoupled_c6(symbols: Sequence[str], positions_nm: np.ndarray, charge: int, 
     if not mf.converged:
         raise EngineError(f"RHF/{basis} of {''.join(symbols)} did not converge in {mf.max_cycle} cycles",
                           field="basis", fix="check the geometry and charge of the molecule")
-    return casimir_polder_c6(*uncoupled_response(mf))
+    return mf
+
+
+def nuclear_charge_centre(mol) -> np.ndarray:
+    """The centre of nuclear charge (bohr): the origin of the multipole operators here."""
+    z = mol.atom_charges()
+    return np.einsum("i,ix->x", z, mol.atom_coords()) / z.sum()
+
+
+def uncoupled_c6_c8(symbols: Sequence[str], positions_nm: np.ndarray, charge: int, basis: str
+                    ) -> tuple[float, float]:
+    """Molecular C6 (hartree bohr^6) and isotropic C8 (hartree bohr^8, multipoles about the centre of nuclear
+    charge: ``isotropic_c8``) of the uncoupled HF response in ``basis``, from one RHF."""
+    mf = uncoupled_rhf(symbols, positions_nm, charge, basis)
+    return casimir_polder_c6(*uncoupled_response(mf)), isotropic_c8(mf, nuclear_charge_centre(mf.mol))
 
 
 def molecular_c6(c6_atoms: np.ndarray) -> float:

@@ -159,11 +159,12 @@ def far_checks():
     return checks, format_checks, check_long_range(d4, records, min_contact_a=5.0)
 
 
-NEUTRAL_MISMATCH = ("measured on the far points (closest contact >= 5 A), with C6/C8/C10 scaled to the uncoupled-HF/"
-                    "jun-cc-pVDZ C6 as the fit does, deviation sum|model - SAPT| / sum|SAPT| (session 15): "
+NEUTRAL_MISMATCH = ("measured on the far points (closest contact >= 5 A), with C6 and C8 scaled to the uncoupled-HF/"
+                    "jun-cc-pVDZ C6 and C8 as the fit does (C10 following C8), deviation sum|model - SAPT| / "
+                    "sum|SAPT| (session 15): "
                     "electrostatics DMC-DMC 13.0 % (33 points of scans 0-10; per-point median 11.3 %), "
-                    "EC-EC 9.4 % (33 points of scans 0-10; per-point median 9.4 %), induction and dispersion "
-                    "within 15 %. Why (tests/qm/"
+                    "EC-EC 9.4 % (33 points of scans 0-10; per-point median 9.4 %), induction within 15 %, "
+                    "dispersion within 5 % (session 16). Why (tests/qm/"
                     "test_electrostatics.py): the SAPT basis; HF densities in jun-cc-pVDZ reproduce SAPT0's "
                     "electrostatics, in aug-cc-pVDZ (the monomer properties' basis) they give less (DMC 10-23 %, "
                     "EC 5.7 % at EC-EC scan 4, 5.33 A), and the MBIS multipoles are within 2-5 % of those; with the "
@@ -190,14 +191,13 @@ def test_long_range_check_against_committed_sapt(far_checks, pair):
 @pytest.mark.parametrize("pair", ["EC-EC", "DMC-DMC"])
 def test_sapt_level_dispersion_brings_the_far_field_to_sapt0(far_checks, pair):
     """D4 C6/C8/C10 put 36 % (EC-EC, 24 points) and 43 % (DMC-DMC) more dispersion than SAPT0/jun-cc-pVDZ at closest
-    contacts >= 5 A; scaled to the uncoupled-HF C6 of that basis (the response SAPT0's E(20)disp is made of) the
-    excess is halved or better, and both meet the issue's 15 % (session 15: EC-EC 13.6 % on 33 points, DMC-DMC
-    10.6 % on 33 points, D4 unscaled 37.8 %; session 14, 15 DMC-DMC points: 13.5 %)."""
+    contacts >= 5 A. Scaled to the uncoupled-HF C6 and C8 of that basis (the response SAPT0's E(20)disp is made of)
+    the far field is within 6 % (session 16, 33 points each: EC-EC 4.6 %, DMC-DMC 3.9 %; D4 unscaled 37.8 %). With C6
+    alone scaled (sessions 14-15) C8/C10 kept it at 13.6 and 10.6 %, still passing the issue's 15 % but not the 6 %."""
     checks, format_checks, d4 = far_checks
     scaled, raw = checks[pair].components["dispersion"], d4[pair].components["dispersion"]
     assert raw.relative_deviation > 0.3, format_checks({pair: d4[pair]})
-    assert scaled.relative_deviation < 0.5 * raw.relative_deviation, format_checks({pair: checks[pair]})
-    assert abs(scaled.model_sum_kj_mol) > abs(scaled.sapt_sum_kj_mol)  # still more than SAPT0: C8/C10
+    assert scaled.relative_deviation < 0.06, format_checks({pair: checks[pair]})
     assert scaled.passed, format_checks({pair: checks[pair]})
 
 
@@ -358,10 +358,18 @@ def test_every_fitted_pair_of_atom_types_keeps_a_repulsive_wall():
 
 
 def test_sapt_level_dispersion_scales_each_molecule_once_and_leaves_ions():
-    """After scaling, a molecule's C6 combined over its atoms is the uncoupled-HF C6 of the table; C8 and C10 move
-    by the same factor; Li+ keeps its free-ion values; a second call changes nothing; the factors are recorded."""
-    from phyneo_flows.fitting.monomer_params import SAPT_LEVEL_KEY, UNCOUPLED_C6_AU, sapt_level_dispersion
-    from phyneo_flows.qm.dispersion import molecular_c6, to_kj_mol_nm
+    """After scaling, a molecule's C6 combined over its atoms is the uncoupled-HF C6 of the table, and its
+    orientation-averaged C8 (atomic C8 plus the atoms' C6 off the centre) the table's uncoupled-HF C8; C10 follows
+    C8 by the D4 recursion (C10 ~ C8^2 / C6); Li+ keeps its free-ion values; a second call changes nothing; the
+    factors are recorded."""
+    from phyneo_flows.chem import build_molecule
+    from phyneo_flows.fitting.monomer_params import (
+        SAPT_LEVEL_KEY,
+        UNCOUPLED_C6_AU,
+        UNCOUPLED_C8_AU,
+        sapt_level_dispersion,
+    )
+    from phyneo_flows.qm.dispersion import displacement_c8, molecular_c6, to_kj_mol_nm
 
     d4 = params_from_fixtures({"DMC": PROPS / "properties_DMC_hf_augccpvdz.json"}, ions=("Li+",))
     once = sapt_level_dispersion(d4, "jun-cc-pvdz")
@@ -371,9 +379,14 @@ def test_sapt_level_dispersion_scales_each_molecule_once_and_leaves_ions():
     c6 = molecular_c6(dmc.type_array("C6")) / float(to_kj_mol_nm(1.0, 6))
     assert c6 == pytest.approx(UNCOUPLED_C6_AU[("COC(=O)OC", 0, "jun-cc-pvdz")], rel=1e-10)
     factor = once.provenance[SAPT_LEVEL_KEY]["DMC"]["factor"]
-    assert 0.7 < factor < 0.9
-    for key in ("C8", "C10"):
-        np.testing.assert_allclose(dmc.type_array(key), factor * raw.type_array(key), rtol=1e-12)
+    s8 = once.provenance[SAPT_LEVEL_KEY]["DMC"]["c8_factor"]
+    assert 0.7 < factor < 0.9 and 0.1 < s8 < 0.5
+    tpl = build_molecule("DMC")
+    c8 = np.sqrt(dmc.type_array("C8") / float(to_kj_mol_nm(1.0, 8))).sum() ** 2 + displacement_c8(
+        dmc.type_array("C6") / float(to_kj_mol_nm(1.0, 6)), tpl.symbols, tpl.positions_nm)
+    assert c8 == pytest.approx(UNCOUPLED_C8_AU[("COC(=O)OC", 0, "jun-cc-pvdz")], rel=1e-10)
+    np.testing.assert_allclose(dmc.type_array("C8"), factor * s8 * raw.type_array("C8"), rtol=1e-12)
+    np.testing.assert_allclose(dmc.type_array("C10"), factor * s8**2 * raw.type_array("C10"), rtol=1e-12)
     assert once.molecules["Li+"].model_dump() == d4.molecules["Li+"].model_dump()
     assert "Li+" not in once.provenance[SAPT_LEVEL_KEY]
 
