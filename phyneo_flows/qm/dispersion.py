@@ -210,9 +210,7 @@ def isotropic_c8(mf, centre_bohr: np.ndarray, points: int = 40) -> float:
     orientation-averaged SAPT0 E(20)disp, R the distance between the two centres (the dipole-quadrupole and
     dipole-octupole cross polarisabilities have no rank-0 part). Checked against psi4's SAPT0 dispersion of a
     neon dimer (tests/qm/test_uncoupled_dispersion.py)."""
-    occ = mf.mo_occ > 0
-    w = (mf.mo_energy[~occ][None, :] - mf.mo_energy[occ][:, None]).ravel()
-    g1 = 4.0 * w * (occ_vir_dipoles(mf) ** 2).sum(axis=0) / 3.0
+    w, g1 = uncoupled_response(mf)
     g2 = 4.0 * w * (occ_vir_quadrupoles(mf, centre_bohr) ** 2).sum(axis=0) / 5.0
     u, weights = imaginary_frequencies(points)
     return float(15.0 / np.pi * np.sum(weights * sum_over_states(w, g1, u) * sum_over_states(w, g2, u)))
