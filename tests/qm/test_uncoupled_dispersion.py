@@ -75,8 +75,8 @@ def test_uncoupled_c8_is_the_r8_term_of_psi4_sapt0_dispersion(psi4_harness):
     """psi4's SAPT0/aug-cc-pVDZ E(20)disp of two neon atoms at 6, 8 and 10 A against -(C6/R^6 + C8/R^8) of the
     uncoupled HF response (PySCF, same basis): the C8 term (2-4 % of the energy there) accounts for what C6 leaves
     to within 10 % of itself, the rest shrinking with R as a C10 term does (measured: 4.8, 2.4, 1.4 %; C8 22.16
-    bohr^8 hartree, psi4's extrapolated R^-8 coefficient 22.1). A wrong multipole normalisation (2l + 1, the 15 / pi)
-    misses by 60 % or more."""
+    bohr^8 hartree, psi4's extrapolated R^-8 coefficient 22.1). A wrong normalisation (1/3 for 1/5 in the quadrupole
+    average, 15/2pi for 15/pi) misses by 40 % or more."""
     from phyneo_flows.qm.dispersion import isotropic_c8, uncoupled_rhf
     from phyneo_flows.qm.models import Dimer, QMMolecule
     from phyneo_flows.qm.psi4 import SaptInput
