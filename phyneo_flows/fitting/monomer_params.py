@@ -264,8 +264,8 @@ def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[
     the atoms' C6 give through their distance from the centre (``qm.dispersion.displacement_c8``), and
     s8 = (C8_mol(uncoupled HF, basis) - displacement) / (sum_i sqrt(C8_i))^2 (``qm.dispersion.isotropic_c8``,
     checked against psi4's neon dimer). jun-cc-pVDZ has no diffuse d functions, so its quadrupole response is
-    small: s8 is 0.20 for EC and 0.26 for DMC, where the D4 C8 had made SAPT0's dispersion 13-14 % too strong
-    at 5 A and 30-40 % at 3-3.5 A (the C8/C10 share of it, which the Slater terms could not take up).
+    small: s8 is 0.20 for EC and 0.26 for DMC, where the D4 C8 had left the model's dispersion 11-14 % above
+    SAPT0's at 5 A and 20-40 % at 3-3.5 A (the C8/C10 share of it, which the Slater terms could not take up).
     """
     from phyneo_flows.chem import build_molecule
     from phyneo_flows.qm.dispersion import displacement_c8, molecular_c6, to_kj_mol_nm
