@@ -220,22 +220,12 @@ UNCOUPLED_C8_AU: dict[tuple[str, int, str], float] = {
 SAPT_LEVEL_KEY = "sapt_level_dispersion"
 
 
-def uncoupled_c6_of(species: str, basis: str) -> float:
-    """Molecular uncoupled-HF C6 (hartree bohr^6) of ``species`` in ``basis``: the table, else computed."""
-    return _uncoupled(species, basis)[0]
-
-
-def uncoupled_c8_of(species: str, basis: str) -> float:
-    """Isotropic molecular uncoupled-HF C8 (hartree bohr^8, about the centre of nuclear charge of the template
-    conformer) of ``species`` in ``basis``: the table, else computed."""
-    return _uncoupled(species, basis)[1]
-
-
-def _uncoupled(species: str, basis: str) -> tuple[float, float]:
-    from phyneo_flows.chem import build_molecule
+def uncoupled_c6_c8_of(tpl, basis: str) -> tuple[float, float]:
+    """Molecular uncoupled-HF C6 (hartree bohr^6) and isotropic C8 (hartree bohr^8, about the centre of nuclear
+    charge) of the species template ``tpl`` (``chem.build_molecule``) in ``basis``: the tables, else computed
+    (one RHF for both) and added to them."""
     from phyneo_flows.qm.dispersion import uncoupled_c6_c8
 
-    tpl = build_molecule(species)
     key = (tpl.smiles, int(tpl.formal_charge), basis.lower())
     if key not in UNCOUPLED_C6_AU or key not in UNCOUPLED_C8_AU:
         UNCOUPLED_C6_AU[key], UNCOUPLED_C8_AU[key] = uncoupled_c6_c8(
@@ -277,15 +267,14 @@ def sapt_level_dispersion(params: ForceFieldParams, basis: str, molecules: list[
         mol = params.molecule(name)
         if len(mol.symbols) == 1 or name in done:
             continue
-        c6_atoms = mol.type_array("C6") / float(to_kj_mol_nm(1.0, 6))
-        c6_model = molecular_c6(c6_atoms)
-        c6_sapt = uncoupled_c6_of(name, basis)
-        factor = c6_sapt / c6_model
         tpl = build_molecule(name)
         if list(tpl.symbols) != list(mol.symbols):
             raise InputError(f"{name}: the parameters' atoms {mol.symbols} are not the template's {tpl.symbols}",
                              field="molecules", fix="rebuild the parameters from the species template")
-        c8_sapt = uncoupled_c8_of(name, basis)
+        c6_sapt, c8_sapt = uncoupled_c6_c8_of(tpl, basis)
+        c6_atoms = mol.type_array("C6") / float(to_kj_mol_nm(1.0, 6))
+        c6_model = molecular_c6(c6_atoms)
+        factor = c6_sapt / c6_model
         displacement = displacement_c8(factor * c6_atoms, tpl.symbols, tpl.positions_nm)
         c8_atomic = float(factor * np.sqrt(mol.type_array("C8") / float(to_kj_mol_nm(1.0, 8))).sum() ** 2)
         s8 = max(float((c8_sapt - displacement) / c8_atomic), 0.0)
@@ -311,7 +300,9 @@ if __name__ == "__main__":  # the tables above
 
     from phyneo_flows.chem import build_molecule
 
-    for of in (uncoupled_c6_of, uncoupled_c8_of):
-        for sp in sys.argv[1:]:
-            t = build_molecule(sp)
-            print(f'    ("{t.smiles}", {int(t.formal_charge)}, "jun-cc-pvdz"): {of(sp, "jun-cc-pvdz")!r},  # {sp}')
+    rows = {sp: build_molecule(sp) for sp in sys.argv[1:]}
+    values = {sp: uncoupled_c6_c8_of(t, "jun-cc-pvdz") for sp, t in rows.items()}
+    for k, table in enumerate(("UNCOUPLED_C6_AU", "UNCOUPLED_C8_AU")):
+        print(f"{table}:")
+        for sp, t in rows.items():
+            print(f'    ("{t.smiles}", {int(t.formal_charge)}, "jun-cc-pvdz"): {values[sp][k]!r},  # {sp}')
