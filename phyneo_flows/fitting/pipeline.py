@@ -331,6 +331,7 @@ def train_pair_residuals(res, residual: dict, directory: Path
         dirs.append(str(out))
         row: dict[str, Any] = {"n_train": len(part["train"]), "n_val": len(part["val"]),
                                "n_test": len(part.get("test", [])), "epochs": ens.history["epochs"],
+                               "physics_fallback_members": int(sum(ens.history["physics_fallback"])),
                                "device": ens.history["device"], "directory": str(out)}
         if part.get("test"):
             y = np.array([r.total for r in part["test"]])

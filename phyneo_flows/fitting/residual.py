@@ -88,6 +88,9 @@ class ResidualConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1)
     unscored_weight: float = Field(0.1, ge=0.0, le=1.0,
                                    description="loss weight of points outside the scoring mask (very repulsive)")
+    physics_fallback: bool = Field(
+        True, description="a member whose best validation RMSE does not beat the physics model alone (a zero "
+                          "residual) is set to zero: its output layer is zeroed, so it adds nothing")
     seed: int = 0
 
     @field_validator("hidden")
@@ -526,9 +529,14 @@ def train_residual(train: Sequence[DimerRecord], val: Sequence[DimerRecord], bas
     state["seconds"] += time.perf_counter() - t0
     if ckpt is not None:
         _save_checkpoint(ckpt, fingerprint, params, opt_state, best, state, base_key)
+    physics_val = float(np.sqrt(np.sum(w_va * y_va**2) / max(np.sum(w_va), 1e-12)))  # a zero residual's RMSE
+    fallback = (state["best_val"] >= physics_val) if config.physics_fallback else np.zeros(k, bool)
+    if np.any(fallback):
+        best = _zero_output(best, jnp.asarray(fallback))
     history = {"epochs": state["epoch"], "best_epoch": state["best_epoch"].tolist(),
                "best_val_rmse_kj_mol": state["best_val"].tolist(), "train_mse": state["train_loss"],
-               "val_rmse": state["val_rmse"], "seconds": state["seconds"], "n_train": int(len(y_tr)),
+               "val_rmse": state["val_rmse"], "physics_only_val_rmse_kj_mol": physics_val,
+               "physics_fallback": fallback.tolist(), "seconds": state["seconds"], "n_train": int(len(y_tr)),
                "n_val": int(len(y_va)), "device": str(jax.devices()[0].platform)}
     return ResidualEnsemble(config, eqx.combine(best, static), norm, history)
 
@@ -547,6 +555,13 @@ def with_classes(config: ResidualConfig, records: Sequence[DimerRecord]) -> Resi
     if config.species_classes is None:
         update["species_classes"] = species
     return ResidualConfig(**(config.model_dump() | update))
+
+
+def _zero_output(params, members):
+    """``params`` with the output layer of the chosen members (K,) zeroed: their residual NN(x) - NN(x0) is 0."""
+    w = params.layers[-1].weight
+    return eqx.tree_at(lambda m: m.layers[-1].weight, params,
+                       jnp.where(members.reshape((-1,) + (1,) * (w.ndim - 1)), 0.0, w))
 
 
 def _keep_best(best, params, improved):

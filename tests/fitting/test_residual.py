@@ -164,6 +164,28 @@ def test_baseline_is_added_and_residual_is_what_is_learned(data):
     mask = scoring_mask(test)
     # a tenth of the energy left to learn: the error is a fraction of what the baseline alone leaves
     assert rmse(mean, y, mask) < 0.5 * rmse(btest, y, mask)
+    assert not any(ens.history["physics_fallback"])  # every member beats the baseline alone on validation
+
+
+def test_a_member_no_better_than_physics_on_validation_adds_nothing(data):
+    """The physics model alone (a zero residual) is a candidate of the early stopping: the validation scans here
+    are labelled by a baseline that is already right to within 0.3 kJ/mol of noise, while the training scans leave
+    a tenth of the energy to learn. What the networks learn makes validation worse, so each member is zeroed and the
+    prediction is the baseline to the bit; without the fallback it is not."""
+    train, val, test = data
+    rng = np.random.default_rng(4)
+    bt = np.array([r.total for r in train]) * 0.9
+    bv = np.array([r.total for r in val]) + rng.normal(0.0, 0.3, len(val))
+    btest = np.array([r.total for r in test]) * 0.9
+    cfg = ResidualConfig(**QUICK)
+    ens = train_residual(train, val, bt, bv, cfg)
+    assert ens.history["physics_fallback"] == [True] * cfg.ensemble_size
+    assert min(ens.history["best_val_rmse_kj_mol"]) >= ens.history["physics_only_val_rmse_kj_mol"] > 0.2
+    mean, std = ens.predict(test, btest)
+    assert np.array_equal(mean, btest) and np.all(std == 0)
+    off = train_residual(train, val, bt, bv, cfg.model_copy(update={"physics_fallback": False}))
+    assert not any(off.history["physics_fallback"])
+    assert np.abs(off.predict(test, btest)[0] - btest).max() > 1.0
 
 
 def test_kill_and_resume_is_bitwise_identical(data, tmp_path):
