@@ -74,16 +74,17 @@ def test_a_pair_type_with_held_out_scans_is_tested_on_them_alone():
     from phyneo_flows.errors import InputError
 
     li_ec = load_dimers(SAPT / "Li+-EC.jsonl")
-    fitted = load_dimers(SAPT / "PF6--PF6-.jsonl")  # scans 0 and 2-5 (session 16)
+    fitted = load_dimers(SAPT / "PF6--PF6-.jsonl")  # scans 0 and 2-11 (sessions 15-17)
     held = load_dimers(SAPT / "heldout")
     assert {r.pair_type for r in held} == {"PF6--PF6-"} and {r.scan for r in held} == {1}
     without = split_by_scan(li_ec + fitted)
-    assert {r.scan for r in without["test"] if r.pair_type == "PF6--PF6-"} == {4, 5}
+    assert {r.scan for r in without["test"] if r.pair_type == "PF6--PF6-"} == {10, 11}
     with_held = split_by_scan(li_ec + fitted, held_out=held)
     assert [r for r in with_held["test"] if r.pair_type == "PF6--PF6-"] == held
     pf6_fitted = {r.scan for part in ("train", "val") for r in with_held[part] if r.pair_type == "PF6--PF6-"}
-    assert pf6_fitted == {0, 2, 3, 4, 5}
+    assert pf6_fitted == {0, *range(2, 12)}
     assert len({r.scan for r in with_held["val"] if r.pair_type == "PF6--PF6-"}) == 1
+    assert sum(r.pair_type == "PF6--PF6-" for r in with_held["train"]) >= 96  # issue 6: 96 training points a pair
     for part in ("train", "val", "test"):
         assert [r for r in with_held[part] if r.pair_type == "Li+-EC"] == [
             r for r in without[part] if r.pair_type == "Li+-EC"]
