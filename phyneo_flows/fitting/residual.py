@@ -573,7 +573,8 @@ def _keep_best(best, params, improved):
 def _fingerprint(config, y_tr, y_va, g_tr) -> str:
     import hashlib
 
-    h = hashlib.sha256(config.model_dump_json().encode())
+    # the fallback acts after training: a checkpoint serves either setting (and those written before it existed)
+    h = hashlib.sha256(config.model_dump_json(exclude={"physics_fallback"}).encode())
     for a in (y_tr, y_va, g_tr):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()

@@ -208,6 +208,10 @@ def test_kill_and_resume_is_bitwise_identical(data, tmp_path):
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb, strict=True) if hasattr(x, "shape"))
     assert whole.history["val_rmse"] == resumed.history["val_rmse"]
     assert whole.history["best_epoch"] == resumed.history["best_epoch"]
+    # the physics fallback acts after training: the same checkpoint serves it either way
+    other = train_residual(train, val, None, None, cfg.model_copy(update={"physics_fallback": False}),
+                           checkpoint_dir=tmp_path / "b")
+    assert other.history["val_rmse"] == whole.history["val_rmse"]
     # a checkpoint of another configuration is refused, not silently mixed in
     with pytest.raises(InputError, match="checkpoint_dir"):
         train_residual(train, val, None, None, cfg.model_copy(update={"lr": 1e-2}), checkpoint_dir=tmp_path / "b")
