@@ -217,3 +217,37 @@ def test_dmc_dmc_residual_over_the_committed_fit():
 def test_dmc_dmc_committed_fit_with_its_residual_is_under_1_kj_mol():
     _phys, hyb, _std = _dmc_dmc_committed()
     assert hyb < 1.0
+
+
+PF6_PF6_UNMET = ("issue 6's 'the network at least halves' the physics-only ion-pair error, PF6--PF6- over the "
+                 "committed fit: measured 1.758 -> 0.963 kJ/mol on the held-out scan (divided by 1.83; session 17, "
+                 "the recipe of the other pairs, no setting tuned; 102 training points, validation scan 10: 0.551 -> "
+                 "0.106)")
+
+
+def _pf6_pf6_committed():
+    held = load_dimers(SAPT.parent / "heldout" / "PF6--PF6-.jsonl")
+    base = np.asarray(predict(load_params(PARAMS), held)["total"])
+    ref = np.array([r.total for r in held])
+    mask = scoring_mask(held)
+    pred, std = load_ensemble(HERE / "joint_baseline" / "ensemble_PF6__PF6_").predict(held, base)
+    return held, mask, rmse(base, ref, mask), rmse(pred, ref, mask), std
+
+
+def test_pf6_pf6_residual_over_the_committed_fit():
+    """PF6--PF6-'s residual (session 17): trained over the committed fit with the other pairs' recipe
+    (``make_residual.py --pair PF6--PF6- --baseline fixtures/fitting/params/params.json --held-out
+    fixtures/fitting/sapt0_jun-cc-pvdz/heldout --save .../joint_baseline/ensemble_PF6__PF6_``), on the fit's own
+    split: training scans 0, 2-9 and 11 (102 points), validation 10, test the held-out scan 1 (10 points, all
+    scored: same-sign ions from 2 A). Measured: physics only 1.758 kJ/mol, with the residual 0.963 (spread 0.13)."""
+    held, mask, phys, hyb, std = _pf6_pf6_committed()
+    assert {r.scan for r in held} == {1} and int(mask.sum()) == 10
+    assert phys == pytest.approx(1.758, abs=MARGIN)
+    assert hyb == pytest.approx(0.963, abs=MARGIN)
+    assert hyb < 4.0 and phys <= 10.0 and np.all(std >= 0)
+
+
+@pytest.mark.xfail(strict=True, reason=PF6_PF6_UNMET)
+def test_pf6_pf6_residual_halves_the_physics_error():
+    _held, _mask, phys, hyb, _std = _pf6_pf6_committed()
+    assert hyb <= phys / 2
