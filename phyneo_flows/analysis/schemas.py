@@ -38,11 +38,12 @@ class PropertyResult(BaseModel):
 class BlockAverage(BaseModel):
     """Flyvbjerg-Petersen blocking analysis of a correlated series."""
 
-    mean: float
-    sem: float = Field(description="standard error of the mean at the chosen blocking level")
+    mean: float = Field(description="mean of all n_samples samples")
+    sem: float = Field(description="standard error of the mean at the chosen blocking level (blocking on the "
+                                   "last 2**d samples, scaled to all n_samples)")
     sem_uncertainty: float = Field(description="1-sigma uncertainty of sem itself")
     level: int = Field(description="chosen blocking level (block length 2**level samples)")
-    n_blocks: int
+    n_blocks: int = Field(description="blocks at the chosen level, of the last 2**d samples")
     n_samples: int
     sems: list[float] = Field(description="standard error estimate at every level")
     statistical_inefficiency: float = Field(description="(sem/naive sem)^2 at the chosen level")

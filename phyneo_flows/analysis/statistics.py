@@ -95,16 +95,21 @@ def detect_equilibration(x: np.ndarray | list[float], *, n_candidates: int = 200
 def block_average(x: np.ndarray | list[float], *, confidence: float = 0.99) -> BlockAverage:
     """Flyvbjerg-Petersen blocking with Jonsson's automatic choice of the blocking level.
 
-    The series is cut to its last 2**d samples (d = floor(log2 N)); at each level neighbouring samples
+    The blocking runs on the last 2**d samples (d = floor(log2 N)); at each level neighbouring samples
     are averaged pairwise. The level chosen is the first j whose statistic
     M_j = sum_{k>=j} n_k (gamma_k / s_k^2)^2 (gamma_k: lag-1 autocovariance at level k) falls below the
     chi-square quantile with d - j degrees of freedom, i.e. the blocks are uncorrelated.
+    The mean is that of all N samples, and the errors (``sem`` and ``sems``) are those of the blocked
+    2**d samples times sqrt(2**d / N): the same statistical inefficiency over all the data. (Up to
+    session 18 the mean and error were those of the last 2**d samples alone, which drops up to half of
+    a series: 1846 of 3894 samples of a 389-ps cosine-acceleration run.)
     """
     a = as_series(x, field="series", min_len=8)
     d = int(np.floor(np.log2(a.size)))
     y = a[a.size - 2**d:]
     n0 = y.size
-    mean = float(y.mean())
+    mean = float(a.mean())
+    scale = float(np.sqrt(n0 / a.size))
     sems, gammas, s2s, ns = [], [], [], []
     for _ in range(d):
         n = y.size
@@ -114,11 +119,11 @@ def block_average(x: np.ndarray | list[float], *, confidence: float = 0.99) -> B
         s2s.append(s2)
         gammas.append(gamma)
         ns.append(n)
-        sems.append(float(np.sqrt(s2 / (n - 1))) if n > 1 else float("nan"))
+        sems.append(scale * float(np.sqrt(s2 / (n - 1))) if n > 1 else float("nan"))
         y = 0.5 * (y[0::2] + y[1::2])
     s2s_a = np.array(s2s)
     if np.all(s2s_a == 0.0):
-        return BlockAverage(mean=mean, sem=0.0, sem_uncertainty=0.0, level=0, n_blocks=n0, n_samples=n0,
+        return BlockAverage(mean=mean, sem=0.0, sem_uncertainty=0.0, level=0, n_blocks=n0, n_samples=a.size,
                             sems=[0.0] * d, statistical_inefficiency=1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.array(ns) * np.where(s2s_a > 0, (np.array(gammas) / s2s_a) ** 2, 0.0)
@@ -134,5 +139,5 @@ def block_average(x: np.ndarray | list[float], *, confidence: float = 0.99) -> B
     naive = sems[0]
     return BlockAverage(
         mean=mean, sem=sem, sem_uncertainty=sem / np.sqrt(2.0 * (n_blocks - 1)) if n_blocks > 1 else sem,
-        level=level, n_blocks=n_blocks, n_samples=n0, sems=sems,
+        level=level, n_blocks=n_blocks, n_samples=a.size, sems=sems,
         statistical_inefficiency=float((sem / naive) ** 2) if naive > 0 else 1.0)

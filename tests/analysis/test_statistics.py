@@ -59,3 +59,21 @@ def test_bad_series_rejected():
         statistical_inefficiency([1.0, np.nan, 2.0, 3.0])
     with pytest.raises(InputError):
         block_average(np.ones((4, 4)))
+
+
+def test_block_average_uses_every_sample_of_a_series_that_is_not_a_power_of_two():
+    """The blocking needs 2**d samples, but the mean and its error are those of the whole series: white
+    noise of 3000 samples has an error 1/sqrt(3000), not the 1/sqrt(2048) of its last 2048 samples, and the
+    mean of AR(1) data (phi 0.9, error sqrt(g var / N)) counts its first 952 samples too."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    white = block_average(rng.normal(size=n))
+    assert white.n_samples == n
+    assert white.sem == pytest.approx(1 / np.sqrt(n), rel=0.08)
+    phi = 0.9
+    x = ar1(n, phi, rng) + 1.0
+    x[: n - 2048] += 0.5  # the samples the blocking does not see still count in the mean
+    res = block_average(x)
+    assert res.mean == pytest.approx(x.mean(), abs=1e-12)
+    exact_sem = np.sqrt(1.0 / (1 - phi**2) * (1 + phi) / (1 - phi) / n)
+    assert res.sem == pytest.approx(exact_sem, rel=0.35)
