@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from phyneo_flows.md import cosine_acceleration as ca
 
-    lz = args.waters * ca.mass_density_g_cm3(ca.WATER_MASS_AMU, 1.0) / ca.TIP4P2005_DENSITY_298K_G_CM3 / 1.9**2
-    wb = ca.tip4p2005_system(args.waters, box_nm=[1.9, 1.9, lz], cutoff_nm=0.9, seed=11)
+    wb = ca.tip4p2005_slab(args.waters)
     pos = ca.minimize(wb.system, wb.positions_nm, wb.box_nm, max_iterations=200, platform=args.platform,
                       threads=args.threads)
     plat, props = ca._platform(args.platform, args.threads)

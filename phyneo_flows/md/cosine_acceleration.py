@@ -231,6 +231,17 @@ def tip4p2005_system(
     return WaterBox(system=system, positions_nm=positions, box_nm=box, n_waters=n)
 
 
+def tip4p2005_slab(n_waters: int = 480, *, cross_section_nm: float = 1.9, cutoff_nm: float = 0.9,
+                   seed: int = 11) -> WaterBox:
+    """TIP4P/2005 in a box of ``cross_section_nm`` squared and the L_z that gives the published density at
+    298 K: the geometry of the periodic-perturbation runs (480 waters: 1.9 x 1.9 x 3.99 nm, the thinnest
+    cross-section a 0.9 nm cutoff allows). Not minimised."""
+    area = _positive(cross_section_nm, "cross_section_nm", "nm") ** 2
+    lz = int(n_waters) * mass_density_g_cm3(WATER_MASS_AMU, 1.0) / TIP4P2005_DENSITY_298K_G_CM3 / area
+    return tip4p2005_system(n_waters, box_nm=[cross_section_nm, cross_section_nm, lz], cutoff_nm=cutoff_nm,
+                            seed=seed)
+
+
 def scale_molecules(positions_nm: np.ndarray, box_nm: Sequence[float] | np.ndarray,
                     new_box_nm: Sequence[float] | np.ndarray, masses: np.ndarray,
                     atoms_per_molecule: int) -> np.ndarray:
@@ -317,9 +328,8 @@ def cosine_acceleration_integrator(
         integ.addGlobalVariable(name, 0.0)
     for name in ("x0", "vh", "u", "x1", "c"):
         integ.addPerDofVariable(name, 0.0)
-    # the profile cos(k z(t)) x, evaluated once a step (a per-dof cos(_z(x)) is the costliest operation of
-    # the step on OpenMM's CPU platform) and used by the kick, the thermostat and the measurement, all at x(t)
-    prof = "c"
+    # c = cos(k z(t)) x, evaluated once a step (a per-dof cos(_z(x)) is the costliest operation of the step
+    # on OpenMM's CPU platform) and used by the kick, the thermostat and the measurement, all at x(t)
     vfull = "0.5*(vh + v)"
 
     integ.addUpdateContextState()
@@ -330,7 +340,7 @@ def cosine_acceleration_integrator(
     integ.addComputePerDof("x0", "x")
     integ.addComputePerDof("c", "cos(kwave*_z(x))*vector(1, 0, 0)")
     integ.addComputePerDof("vh", "v")
-    integ.addComputePerDof("v", f"v + dt*(f/m + A*{prof})")
+    integ.addComputePerDof("v", "v + dt*(f/m + A*c)")
     if thermostat:
         integ.addGlobalVariable("kt", BOLTZMANN_KJ_MOL_K * temp)
         integ.addGlobalVariable("nf", float(nf))
@@ -342,10 +352,10 @@ def cosine_acceleration_integrator(
         integ.endBlock()
         integ.beginIfBlock("tcount = 0")
         integ.beginIfBlock("ke_last > 0")
-        integ.addComputeSum("mvc", f"m*v*{prof}")
+        integ.addComputeSum("mvc", "m*v*c")
         integ.addComputeSum("mcc", "m*c*c")
         integ.addComputeGlobal("vprof", "mvc/mcc")
-        integ.addComputePerDof("u", f"v - vprof*{prof}")
+        integ.addComputePerDof("u", "v - vprof*c")
         integ.addComputeGlobal("r1", "gaussian")
         integ.addComputeGlobal("r2", "gaussian")
         # chi-square with nf - 1 degrees of freedom (Wilson & Hilferty 1931)
@@ -354,13 +364,13 @@ def cosine_acceleration_integrator(
         integ.addComputeGlobal("ratio", "0.5*kt/ke_last")
         integ.addComputeGlobal("alpha", "sqrt(max(0, cdecay + (1-cdecay)*ratio*(r1*r1 + chi)"
                                         " + 2*r1*sqrt(cdecay*(1-cdecay)*ratio)))")
-        integ.addComputePerDof("v", f"vprof*{prof} + alpha*u")
+        integ.addComputePerDof("v", "vprof*c + alpha*u")
         integ.endBlock()
         integ.endBlock()
     integ.addComputePerDof("x", "x + dt*v")
     integ.addConstrainPositions()
     integ.addComputePerDof("v", "(x - x0)/dt")
-    integ.addComputeSum("mvc", f"m*{vfull}*{prof}")
+    integ.addComputeSum("mvc", f"m*{vfull}*c")
     integ.addComputeGlobal("v_sum", "v_sum + 2*mvc/mtot")
     integ.addComputeGlobal("n_sum", "n_sum + 1")
     if thermostat:
@@ -370,8 +380,8 @@ def cosine_acceleration_integrator(
         # K: mean of the kinetic energies of the averaged velocity and the average of the two half-step
         # kinetic energies; their O(dt^2) errors (-/+ (omega dt / 2)^2 for a mode of frequency omega,
         # about 1 % for water librations at 2 fs) cancel.
-        integ.addComputePerDof("u", f"vh - vprof*{prof}")
-        integ.addComputePerDof("x1", f"v - vprof*{prof}")
+        integ.addComputePerDof("u", "vh - vprof*c")
+        integ.addComputePerDof("x1", "v - vprof*c")
         integ.addComputeSum("ke_last", "0.5*m*(0.125*(u + x1)*(u + x1) + 0.25*(u*u + x1*x1))")
         integ.addComputeGlobal("ke_sum", "ke_sum + ke_last")
         integ.addComputeGlobal("n_ke", "n_ke + 1")
@@ -526,6 +536,32 @@ def run_cosine_acceleration(
         amplitudes_nm_ps=[float(a) for a in amps], n_dof=nf, wall_s=wall,
         ns_per_day=n_steps * float(dt_ps) * 1e-3 / wall * 86400.0 if wall > 0 else float("inf"))
     return run, final_pos, final_vel
+
+
+def run_amplitude_series(
+    system,
+    positions_nm: np.ndarray,
+    box_nm,
+    accelerations_nm_ps2: Sequence[float] = (0.03, 0.06, 0.09),
+    *,
+    temperature_k: float = 298.0,
+    steps: int = 500_000,
+    max_wall_s: float | None = None,
+    platform: str = "CPU",
+    threads: int | None = 2,
+) -> list[CosineRun]:
+    """The viscosity protocol of the slow TIP4P/2005 test: one run per amplitude at 2 fs, CSVR tau 0.1 ps,
+    each continuing from the last one's state (10,000 equilibration steps before the first, 2,500 before the
+    others; seeds 10, 11, ...). ``steps`` and ``max_wall_s`` are per amplitude."""
+    runs: list[CosineRun] = []
+    pos, vel = positions_nm, None
+    for i, acc in enumerate(accelerations_nm_ps2):
+        run, pos, vel = run_cosine_acceleration(
+            system, pos, box_nm, acc, temperature_k, dt_ps=0.002, steps=steps, sample_every=50,
+            equilibration_steps=10_000 if i == 0 else 2_500, tau_t_ps=0.1, velocities_nm_ps=vel,
+            max_wall_s=max_wall_s, platform=platform, threads=threads, seed=10 + i)
+        runs.append(run)
+    return runs
 
 
 def amplitude_mean(run: CosineRun, *, discard_ps: float = 0.0) -> tuple[float, float]:

@@ -84,13 +84,14 @@ def test_system_energy_term_matches_dimer_route(held_out):
     assert float(term(rec.positions_nm)) == pytest.approx(ens.residual_members([rec]).mean(0)[0], abs=1e-8)
 
 
-def _pair_scores(pair: str, tag: str, committed: bool = False):
-    """Held-out scans of the pair's own file (split_by_scan defaults), scored by the saved physics totals of
-    ``physics_<tag>.json`` and by those plus the ensemble ``ensemble_<tag>``: (test scans, scored points,
-    physics RMSE, hybrid RMSE, ensemble spread). ``committed``: the physics of the committed fit
-    (``fixtures/fitting/params/params.json``, recomputed here) and the ensemble trained over it,
+def _pair_scores(pair: str, tag: str, committed: bool = False, test=None):
+    """Held-out scans of the pair's own file (split_by_scan defaults; or the dimers ``test``), scored by the
+    saved physics totals of ``physics_<tag>.json`` and by those plus the ensemble ``ensemble_<tag>``: (test
+    scans, scored points, physics RMSE, hybrid RMSE, ensemble spread). ``committed``: the physics of the
+    committed fit (``fixtures/fitting/params/params.json``, recomputed here) and the ensemble trained over it,
     ``joint_baseline/ensemble_<tag>``."""
-    test = split_by_scan(load_dimers(SAPT.with_name(f"{pair}.jsonl")))["test"]
+    if test is None:
+        test = split_by_scan(load_dimers(SAPT.with_name(f"{pair}.jsonl")))["test"]
     if committed:
         base = np.asarray(predict(load_params(PARAMS), test)["total"])
         folder = HERE / "joint_baseline" / f"ensemble_{tag}"
@@ -227,11 +228,7 @@ PF6_PF6_UNMET = ("issue 6's 'the network at least halves' the physics-only ion-p
 
 def _pf6_pf6_committed():
     held = load_dimers(SAPT.parent / "heldout" / "PF6--PF6-.jsonl")
-    base = np.asarray(predict(load_params(PARAMS), held)["total"])
-    ref = np.array([r.total for r in held])
-    mask = scoring_mask(held)
-    pred, std = load_ensemble(HERE / "joint_baseline" / "ensemble_PF6__PF6_").predict(held, base)
-    return held, mask, rmse(base, ref, mask), rmse(pred, ref, mask), std
+    return _pair_scores("PF6--PF6-", "PF6__PF6_", committed=True, test=held)
 
 
 def test_pf6_pf6_residual_over_the_committed_fit():
@@ -240,8 +237,8 @@ def test_pf6_pf6_residual_over_the_committed_fit():
     fixtures/fitting/sapt0_jun-cc-pvdz/heldout --save .../joint_baseline/ensemble_PF6__PF6_``), on the fit's own
     split: training scans 0, 2-9 and 11 (102 points), validation 10, test the held-out scan 1 (10 points, all
     scored: same-sign ions from 2 A). Measured: physics only 1.758 kJ/mol, with the residual 0.963 (spread 0.13)."""
-    held, mask, phys, hyb, std = _pf6_pf6_committed()
-    assert {r.scan for r in held} == {1} and int(mask.sum()) == 10
+    scans, scored, phys, hyb, std = _pf6_pf6_committed()
+    assert scans == [1] and scored == 10
     assert phys == pytest.approx(1.758, abs=MARGIN)
     assert hyb == pytest.approx(0.963, abs=MARGIN)
     assert hyb < 4.0 and phys <= 10.0 and np.all(std >= 0)
@@ -249,5 +246,5 @@ def test_pf6_pf6_residual_over_the_committed_fit():
 
 @pytest.mark.xfail(strict=True, reason=PF6_PF6_UNMET)
 def test_pf6_pf6_residual_halves_the_physics_error():
-    _held, _mask, phys, hyb, _std = _pf6_pf6_committed()
+    _scans, _scored, phys, hyb, _std = _pf6_pf6_committed()
     assert hyb <= phys / 2

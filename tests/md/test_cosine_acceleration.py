@@ -256,9 +256,7 @@ def equilibrated_water():
     """480 waters in 1.9 x 1.9 x 3.99 nm at the published density, minimised: the thinnest cross-section
     the 0.9 nm cutoff allows. L_z trades the finite-wavelength bias of eta(k) (smaller for long boxes,
     Hess 2002) against local viscous heating, which at a given shear rate grows as L_z^2."""
-    n = 480
-    lz = n * ca.mass_density_g_cm3(ca.WATER_MASS_AMU, 1.0) / ca.TIP4P2005_DENSITY_298K_G_CM3 / 1.9**2
-    wb = ca.tip4p2005_system(n, box_nm=[1.9, 1.9, lz], cutoff_nm=0.9, seed=11)
+    wb = ca.tip4p2005_slab(480)
     pos = ca.minimize(wb.system, wb.positions_nm, wb.box_nm, max_iterations=200, platform=best_platform(),
                       threads=None)
     return wb, pos
@@ -282,14 +280,8 @@ def test_tip4p2005_viscosity_298k(equilibrated_water):
     viscous heating about 0.3 K), 1 ns each after 20 ps of equilibration, extrapolated to A = 0: within
     10 % of 0.855 mPa s (Gonzalez & Abascal 2010), with its 1-sigma error (expected about 6 %) below 10 %."""
     wb, pos = equilibrated_water
-    runs = []
-    vel = None
-    for i, acc in enumerate((0.03, 0.06, 0.09)):
-        run, pos, vel = ca.run_cosine_acceleration(
-            wb.system, pos, wb.box_nm, acc, 298.0, dt_ps=0.002, steps=500_000, sample_every=50,
-            equilibration_steps=10_000 if i == 0 else 2_500, tau_t_ps=0.1, velocities_nm_ps=vel,
-            platform=best_platform(), threads=None, seed=10 + i)
-        runs.append(run)
+    runs = ca.run_amplitude_series(wb.system, pos, wb.box_nm, (0.03, 0.06, 0.09), steps=500_000,
+                                   platform=best_platform(), threads=None)
     masses = [wb.system.getParticleMass(i).value_in_unit(openmm.unit.dalton)
               for i in range(wb.system.getNumParticles())]
     rho = ca.mass_density_g_cm3(sum(masses), wb.box_nm)
