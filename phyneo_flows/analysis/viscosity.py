@@ -273,14 +273,26 @@ def viscosity_periodic_perturbation(
     temperature_k: float | None = None,
     n_samples: int = 0,
     trajectory: str | None = None,
+    extrapolation: str = "linear",
 ) -> PropertyResult:
     """Viscosity (mPa s) from cosine-acceleration runs, extrapolated to zero amplitude.
 
     Each run applies a_x(z) = A cos(2 pi z / L_z) and measures the steady velocity-profile amplitude V;
-    eta(A) = A rho / (V k^2) with k = 2 pi / L_z (Hess, J. Chem. Phys. 116, 209 (2002)). eta(A) is
-    fitted linearly in A (weighted by the propagated errors of V when given) and the intercept at A = 0
-    is the Newtonian viscosity. With one acceleration the single value is returned.
+    eta(A) = A rho / (V k^2) with k = 2 pi / L_z (Hess, J. Chem. Phys. 116, 209 (2002)).
+
+    ``extrapolation="linear"``: eta(A) is fitted linearly in A (weighted by the propagated errors of V when
+    given) and the intercept at A = 0 is the Newtonian viscosity. ``"newtonian"``: the amplitudes are all
+    taken to be in the linear-response range and the error-weighted mean of eta(A) is returned, its error
+    scaled up by sqrt(chi^2 / dof) when the values scatter more than their errors (needs the errors); the
+    linear fit's slope and its error stay in ``details`` (``slope``, ``slope_error``) so that shear thinning
+    can be checked (a slope several errors below zero means the amplitudes are too large for this mode). The
+    linear fit's intercept carries several times the error of the mean (about 4 times for two amplitudes
+    A and 2A), which is why a long run at a few small A is cheaper with ``"newtonian"`` once thinning is
+    excluded. With one acceleration the single value is returned either way.
     """
+    if extrapolation not in ("linear", "newtonian"):
+        raise InputError(f"unknown extrapolation {extrapolation!r}", field="extrapolation",
+                         fix="use 'linear' (fit eta(A) to A = 0) or 'newtonian' (weighted mean of eta(A))")
     acc = np.asarray(accelerations_nm_ps2, dtype=float)
     amp = np.asarray(amplitudes_nm_ps, dtype=float)
     if acc.ndim != 1 or acc.shape != amp.shape or acc.size == 0:
@@ -297,11 +309,24 @@ def viscosity_periodic_perturbation(
         eta_err = eta * np.asarray(amplitude_errors_nm_ps, dtype=float) / amp
     else:
         eta_err = None
+    slope_err = float("nan")
     if acc.size == 1:
         value = float(eta[0])
         unc = float(eta_err[0]) if eta_err is not None else float("nan")
         method = "periodic perturbation, single amplitude (no extrapolation)"
         slope = 0.0
+    elif extrapolation == "newtonian":
+        if eta_err is None:
+            raise InputError("the Newtonian mean of eta(A) needs the errors of the amplitudes",
+                             field="amplitude_errors_nm_ps", fix="pass the blocking errors of V")
+        (slope, _), cov = np.polyfit(acc, eta, 1, w=1.0 / eta_err, cov="unscaled")
+        slope, slope_err = float(slope), float(np.sqrt(cov[0, 0]))
+        w = eta_err**-2.0
+        value = float(np.sum(w * eta) / np.sum(w))
+        chi2_dof = float(np.sum(w * (eta - value) ** 2) / (acc.size - 1))
+        unc = float(np.sqrt(1.0 / np.sum(w)) * max(1.0, np.sqrt(chi2_dof)))
+        method = ("periodic perturbation (cosine acceleration), error-weighted mean of eta(A) over amplitudes "
+                  "in the linear-response range")
     else:
         if eta_err is not None:
             (slope, value), cov = np.polyfit(acc, eta, 1, w=1.0 / eta_err, cov="unscaled")
@@ -311,9 +336,50 @@ def viscosity_periodic_perturbation(
             (slope, value), cov = np.polyfit(acc, eta, 1), np.full((2, 2), np.nan)
         value = float(value)
         unc = float(np.sqrt(cov[1, 1]))
+        slope_err = float(np.sqrt(cov[0, 0]))
         method = "periodic perturbation (cosine acceleration), linear extrapolation of eta(A) to A = 0"
     return PropertyResult(
         name="viscosity", value=value, uncertainty=unc, unit="mPa s", method=method,
         fit_window=None, n_samples=int(n_samples), n_independent=int(acc.size), trajectory=trajectory,
         temperature_k=temperature_k,
-        details={"accelerations_nm_ps2": acc.tolist(), "eta_each_mpa_s": eta.tolist(), "slope": float(slope)})
+        details={"accelerations_nm_ps2": acc.tolist(), "eta_each_mpa_s": eta.tolist(), "slope": float(slope),
+                 "slope_error": slope_err, "box_z_nm": lz, "extrapolation": extrapolation})
+
+
+def viscosity_zero_wavenumber(
+    box_z_nm: Sequence[float],
+    viscosities_mpa_s: Sequence[float],
+    errors_mpa_s: Sequence[float],
+    *,
+    temperature_k: float | None = None,
+    trajectory: str | None = None,
+) -> PropertyResult:
+    """Macroscopic viscosity (mPa s) from periodic-perturbation viscosities at several box lengths L_z.
+
+    The cosine profile probes the transverse-momentum viscosity at k = 2 pi / L_z, which falls below the
+    macroscopic one as eta(k) = eta_0 (1 - a k^2) at small k (Palmer, Phys. Rev. E 49, 359 (1994); Hess,
+    J. Chem. Phys. 116, 209 (2002)). A weighted straight line in k^2 through eta(L_z) gives eta_0 (its
+    intercept) and its 1-sigma error from the propagated errors (for two box lengths the line passes through
+    both points and the error is exact propagation). ``details["a_nm2"]`` is the fitted a.
+    """
+    lz = np.asarray(box_z_nm, dtype=float)
+    eta = np.asarray(viscosities_mpa_s, dtype=float)
+    err = np.asarray(errors_mpa_s, dtype=float)
+    if lz.ndim != 1 or lz.shape != eta.shape or lz.shape != err.shape:
+        raise InputError("box lengths, viscosities and errors must be 1-D of the same length",
+                         field="viscosities_mpa_s")
+    if np.unique(np.round(lz, 9)).size < 2:
+        raise InputError(f"the k -> 0 extrapolation needs at least two different L_z, got {lz.tolist()}",
+                         field="box_z_nm", fix="run the periodic perturbation in a second, longer box")
+    for name, arr in (("box_z_nm", lz), ("viscosities_mpa_s", eta), ("errors_mpa_s", err)):
+        if np.any(arr <= 0) or not np.all(np.isfinite(arr)):
+            raise InputError(f"{name} must be positive and finite, got {arr.tolist()}", field=name)
+    k2 = (2.0 * np.pi / lz) ** 2
+    (slope, value), cov = np.polyfit(k2, eta, 1, w=1.0 / err, cov="unscaled")
+    return PropertyResult(
+        name="viscosity", value=float(value), uncertainty=float(np.sqrt(cov[1, 1])), unit="mPa s",
+        method="periodic perturbation extrapolated to k = 0 (eta linear in k^2 over box lengths)",
+        fit_window=None, n_samples=0, n_independent=int(lz.size), trajectory=trajectory,
+        temperature_k=temperature_k,
+        details={"box_z_nm": lz.tolist(), "k2_nm_2": k2.tolist(), "eta_each_mpa_s": eta.tolist(),
+                 "eta_each_errors_mpa_s": err.tolist(), "a_nm2": float(-slope / value)})

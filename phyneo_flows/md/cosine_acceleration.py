@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from phyneo_flows.analysis.schemas import PropertyResult
 from phyneo_flows.analysis.statistics import block_average
-from phyneo_flows.analysis.viscosity import viscosity_periodic_perturbation
+from phyneo_flows.analysis.viscosity import viscosity_periodic_perturbation, viscosity_zero_wavenumber
 from phyneo_flows.errors import EngineNotFoundError, InputError
 from phyneo_flows.units import AVOGADRO, BOLTZMANN_KJ_MOL_K
 
@@ -572,8 +572,10 @@ def amplitude_mean(run: CosineRun, *, discard_ps: float = 0.0) -> tuple[float, f
 
 
 def viscosity_from_runs(runs: Sequence[CosineRun], density_g_cm3: float, *, discard_ps: float = 0.0,
-                        trajectory: str | None = None) -> PropertyResult:
-    """Newtonian viscosity (mPa s) from runs at several A: eta(A) = A rho / (V k^2), linear fit to A = 0.
+                        trajectory: str | None = None, extrapolation: str = "linear") -> PropertyResult:
+    """Newtonian viscosity (mPa s) from runs at several A: eta(A) = A rho / (V k^2), fitted linearly to A = 0
+    or, with ``extrapolation="newtonian"``, their weighted mean (see
+    :func:`~phyneo_flows.analysis.viscosity.viscosity_periodic_perturbation`).
 
     V's error is the blocking error of each run; all runs must share L_z.
     """
@@ -586,7 +588,8 @@ def viscosity_from_runs(runs: Sequence[CosineRun], density_g_cm3: float, *, disc
     res = viscosity_periodic_perturbation(
         [r.acceleration_nm_ps2 for r in runs], list(means), density_g_cm3, runs[0].box_nm[2],
         amplitude_errors_nm_ps=list(errs), temperature_k=float(np.mean([r.temperature_k for r in runs])),
-        n_samples=int(sum(len(r.amplitudes_nm_ps) for r in runs)), trajectory=trajectory)
+        n_samples=int(sum(len(r.amplitudes_nm_ps) for r in runs)), trajectory=trajectory,
+        extrapolation=extrapolation)
     res.details.update({
         "amplitudes_nm_ps": [float(m) for m in means], "amplitude_errors_nm_ps": [float(e) for e in errs],
         "mean_temperatures_k": [r.mean_temperature_k for r in runs],
@@ -594,6 +597,21 @@ def viscosity_from_runs(runs: Sequence[CosineRun], density_g_cm3: float, *, disc
                                   * np.asarray(errs) / np.asarray(means)],
     })
     return res
+
+
+def viscosity_over_box_lengths(series: Sequence[Sequence[CosineRun]], density_g_cm3: float, *,
+                               discard_ps: float = 0.0) -> tuple[PropertyResult, list[PropertyResult]]:
+    """Macroscopic viscosity (mPa s) from amplitude series in boxes of different L_z (one series per box, same
+    density): each box's error-weighted mean of eta(A) (amplitudes in the linear-response range), then
+    eta(k) = eta_0 (1 - a k^2) extrapolated to k = 0. Returns eta_0 and the per-box results (whose
+    ``slope``/``slope_error`` test the linear-response assumption)."""
+    per_box = [viscosity_from_runs(runs, density_g_cm3, discard_ps=discard_ps, extrapolation="newtonian")
+               for runs in series]
+    temps = [r.temperature_k for r in per_box if r.temperature_k is not None]
+    eta0 = viscosity_zero_wavenumber([r.details["box_z_nm"] for r in per_box], [r.value for r in per_box],
+                                     [r.uncertainty for r in per_box],
+                                     temperature_k=float(np.mean(temps)) if temps else None)
+    return eta0, per_box
 
 
 # --------------------------------------------------------------------------------------------------------
