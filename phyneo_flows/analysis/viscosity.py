@@ -315,34 +315,33 @@ def viscosity_periodic_perturbation(
         unc = float(eta_err[0]) if eta_err is not None else float("nan")
         method = "periodic perturbation, single amplitude (no extrapolation)"
         slope = 0.0
-    elif extrapolation == "newtonian":
-        if eta_err is None:
-            raise InputError("the Newtonian mean of eta(A) needs the errors of the amplitudes",
-                             field="amplitude_errors_nm_ps", fix="pass the blocking errors of V")
-        (slope, _), cov = np.polyfit(acc, eta, 1, w=1.0 / eta_err, cov="unscaled")
-        slope, slope_err = float(slope), float(np.sqrt(cov[0, 0]))
-        w = eta_err**-2.0
-        value = float(np.sum(w * eta) / np.sum(w))
-        chi2_dof = float(np.sum(w * (eta - value) ** 2) / (acc.size - 1))
-        unc = float(np.sqrt(1.0 / np.sum(w)) * max(1.0, np.sqrt(chi2_dof)))
-        method = ("periodic perturbation (cosine acceleration), error-weighted mean of eta(A) over amplitudes "
-                  "in the linear-response range")
     else:
         if eta_err is not None:
-            (slope, value), cov = np.polyfit(acc, eta, 1, w=1.0 / eta_err, cov="unscaled")
+            (slope, intercept), cov = np.polyfit(acc, eta, 1, w=1.0 / eta_err, cov="unscaled")
+        elif extrapolation == "newtonian":
+            raise InputError("the Newtonian mean of eta(A) needs the errors of the amplitudes",
+                             field="amplitude_errors_nm_ps", fix="pass the blocking errors of V")
         elif acc.size > 3:
-            (slope, value), cov = np.polyfit(acc, eta, 1, cov=True)
+            (slope, intercept), cov = np.polyfit(acc, eta, 1, cov=True)
         else:  # too few points to estimate the scatter
-            (slope, value), cov = np.polyfit(acc, eta, 1), np.full((2, 2), np.nan)
-        value = float(value)
-        unc = float(np.sqrt(cov[1, 1]))
-        slope_err = float(np.sqrt(cov[0, 0]))
-        method = "periodic perturbation (cosine acceleration), linear extrapolation of eta(A) to A = 0"
+            (slope, intercept), cov = np.polyfit(acc, eta, 1), np.full((2, 2), np.nan)
+        slope, slope_err = float(slope), float(np.sqrt(cov[0, 0]))
+        if extrapolation == "newtonian":
+            w = eta_err**-2.0
+            value = float(np.sum(w * eta) / np.sum(w))
+            chi2_dof = float(np.sum(w * (eta - value) ** 2) / (acc.size - 1))
+            unc = float(np.sqrt(1.0 / np.sum(w)) * max(1.0, np.sqrt(chi2_dof)))
+            method = ("periodic perturbation (cosine acceleration), error-weighted mean of eta(A) over amplitudes "
+                      "in the linear-response range")
+        else:
+            value = float(intercept)
+            unc = float(np.sqrt(cov[1, 1]))
+            method = "periodic perturbation (cosine acceleration), linear extrapolation of eta(A) to A = 0"
     return PropertyResult(
         name="viscosity", value=value, uncertainty=unc, unit="mPa s", method=method,
         fit_window=None, n_samples=int(n_samples), n_independent=int(acc.size), trajectory=trajectory,
         temperature_k=temperature_k,
-        details={"accelerations_nm_ps2": acc.tolist(), "eta_each_mpa_s": eta.tolist(), "slope": float(slope),
+        details={"accelerations_nm_ps2": acc.tolist(), "eta_each_mpa_s": eta.tolist(), "slope": slope,
                  "slope_error": slope_err, "box_z_nm": lz, "extrapolation": extrapolation})
 
 

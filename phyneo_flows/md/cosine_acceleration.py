@@ -607,10 +607,9 @@ def viscosity_over_box_lengths(series: Sequence[Sequence[CosineRun]], density_g_
     ``slope``/``slope_error`` test the linear-response assumption)."""
     per_box = [viscosity_from_runs(runs, density_g_cm3, discard_ps=discard_ps, extrapolation="newtonian")
                for runs in series]
-    temps = [r.temperature_k for r in per_box if r.temperature_k is not None]
     eta0 = viscosity_zero_wavenumber([r.details["box_z_nm"] for r in per_box], [r.value for r in per_box],
                                      [r.uncertainty for r in per_box],
-                                     temperature_k=float(np.mean(temps)) if temps else None)
+                                     temperature_k=float(np.mean([r.temperature_k for r in per_box])))
     return eta0, per_box
 
 
