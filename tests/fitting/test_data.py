@@ -90,3 +90,63 @@ def test_a_pair_type_with_held_out_scans_is_tested_on_them_alone():
             r for r in without[part] if r.pair_type == "Li+-EC"]
     with pytest.raises(InputError, match="held_out"):
         split_by_scan(fitted + [replace(r, scan=1) for r in fitted[:3]], held_out=held)
+
+
+@pytest.mark.parametrize("pair", ["EC-EC", "DMC-DMC"])
+def test_wall_points_lie_on_their_training_scans_line(pair):
+    """The wall points of ``fixtures/fitting/make_sapt_wall.py`` (session 20): each is its training scan's pose
+    moved rigidly along that scan's centre-of-mass line to a new closest contact, training data only, and adding
+    them leaves the pair's validation and test scans as they were."""
+    from phyneo_flows.sampling.dimers import closest_contact_nm
+
+    sampled = load_dimers(SAPT / f"{pair}.jsonl")
+    targeted = load_dimers(SAPT / "targeted" / f"{pair}.jsonl")
+    assert targeted and all(r.targeted for r in targeted)
+    wall = [r for r in targeted if r.extra["source"]["targeted"] == "wall"]
+    assert len(wall) >= 8
+    alone, joint = split_by_scan(sampled), split_by_scan(sampled + targeted)
+    for name in ("val", "test"):
+        assert {r.scan for r in joint[name]} == {r.scan for r in alone[name]}
+    train_scans = {r.scan for r in alone["train"]}
+    by_scan = {}
+    for r in sampled:
+        by_scan.setdefault(r.scan, []).append(r)
+    for r in wall:
+        parent = sorted(by_scan[r.extra["source"]["wall_of_scan"]], key=lambda p: p.point)
+        assert parent[0].scan in train_scans and r.scan == 500 + parent[0].scan
+        np.testing.assert_allclose(r.positions_a_nm, parent[0].positions_a_nm, atol=1e-9)
+        # rigid translation of B, parallel to the one between the scan's first and last points
+        shift = r.positions_b_nm - parent[0].positions_b_nm
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+        line = parent[-1].positions_b_nm[0] - parent[0].positions_b_nm[0]
+        assert abs(np.dot(shift[0], line)) == pytest.approx(np.linalg.norm(shift[0]) * np.linalg.norm(line),
+                                                           rel=1e-9)
+        contact = 10 * closest_contact_nm(r.positions_a_nm, r.positions_b_nm)
+        assert contact == pytest.approx(r.closest_contact_a, abs=1e-6)
+        assert contact == pytest.approx(r.extra["source"]["scan_contact_A"], abs=1e-6)
+        assert not any(abs(contact - p.closest_contact_a) < 0.05 for p in parent)  # a new contact
+
+
+def test_carbonyl_approach_scans_are_rigid_ec_pairs():
+    """``fixtures/fitting/make_sapt_carbonyl.py``: two rigid copies of the cluster's EC, B's carbonyl O at the
+    recorded distance from A's carbonyl C (over it, along A's ring normal), training data only."""
+    import json
+
+    ec = next(m for m in json.loads((SAPT.parent / "clusters_li_ec.json").read_text())["clusters"][0]["molecules"]
+              if m["name"] == "EC")
+    ref = np.asarray(ec["coordinates_a"]) / 10
+    rows = [r for r in load_dimers(SAPT / "targeted/EC-EC.jsonl")
+            if r.extra["source"]["targeted"] == "carbonyl approach"]
+    assert {r.scan for r in rows} <= {600, 601} and rows
+
+    def distances(x):
+        return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+    for r in rows:
+        np.testing.assert_allclose(r.positions_a_nm, ref, atol=1e-9)
+        np.testing.assert_allclose(distances(r.positions_b_nm), distances(ref), atol=1e-9)
+        o_c = 10 * np.linalg.norm(r.positions_b_nm[0] - ref[1])
+        assert o_c == pytest.approx(r.extra["source"]["o_c_distance_a"], abs=1e-6)
+        normal = np.cross(ref[2] - ref[1], ref[5] - ref[1])
+        along = np.dot(r.positions_b_nm[0] - ref[1], normal) / np.linalg.norm(normal)
+        assert abs(along) == pytest.approx(o_c / 10, rel=1e-9)  # straight over the carbonyl C
