@@ -127,14 +127,15 @@ def test_physics_fit_maker_stores_a_fit_document(phyneo, tmp_path):
 def test_committed_params_on_the_held_out_pf6_pf6_scan():
     """`sapt0_jun-cc-pvdz/heldout/PF6--PF6-.jsonl` (session 13) is a PF6--PF6- scan at the scored contacts
     (2.27-6.2 A), never fitted: PF6--PF6-'s test set (`split_by_scan(held_out=...)`). The committed parameters on
-    it, physics only: RMSE 1.76 kJ/mol over the 10 points (session 17: PF6--PF6- trained on 102 points of scans 0,
-    2-9 and 11, validation scan 10; session 16, C8 at the SAPT level, 42 training points: 1.66; session 15, 3
-    training points: 2.19; session 14's joint fit 1.51; SAPT0 totals
-    163-370 kJ/mol of Coulomb repulsion), within the issue's 10 kJ/mol for ion pairs."""
+    it, physics only: RMSE 1.99 kJ/mol over the 10 points (session 20's refit with the EC-EC wall and carbonyl
+    points, which move EC's parameters and through the joint fit of Li+, EC and PF6- PF6-'s: 1.76 -> 1.99; session
+    17: 1.76, PF6--PF6- trained on 102 points of scans 0, 2-9 and 11, validation scan 10; session 16, C8 at the
+    SAPT level, 42 training points: 1.66; session 15, 3 training points: 2.19; session 14's joint fit 1.51; SAPT0
+    totals 163-370 kJ/mol of Coulomb repulsion), within the issue's 10 kJ/mol for ion pairs."""
     from phyneo_flows.fitting.cli import evaluate_summary
 
     res = evaluate_summary(FITTED, SAPT / "heldout/PF6--PF6-.jsonl")
     row = res["pairs"]["PF6--PF6-"]
     assert row["n_train"] == 0 and row["n_test"] == row["n_test_scored"] == 10
-    assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(1.758, abs=0.05)
+    assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(1.993, abs=0.05)
     assert row["physics_only_test_rmse_kj_mol"] < 10.0

@@ -186,18 +186,24 @@ def test_saved_dmc_dmc_residual_over_the_pair_physics():
 
 
 DMC_DMC_UNMET = ("issue 6's 1 kJ/mol for neutral pairs with the residual on, DMC-DMC over the committed fit: measured "
-                 "1.833 kJ/mol (physics only 2.369) on test scans 9 and 10 (session 17, C8 at the SAPT level, 132 "
-                 "points, 96 of them training; session 16: 1.848 and 2.398; session 15: 2.304 and 2.328);"
-                 " 0.825 on scans 6 and 7 when the file had "
-                 "96 points. One point carries it: scan 9 at a closest contact of 2.27 A (methyl H 2.27 and 2.38 A "
-                 "from the other DMC's ether O, 2.43 A from its carbonyl C), SAPT0 +18.4 against physics +29.0 kJ/mol "
-                 "(exchange 47.1 against 58.3); the isotropic Slater exchange over-repels it")
+                 "1.911 kJ/mol (physics only 2.571) on test scans 9 and 10 (session 20's refit, the residual also "
+                 "trained on the 8 DMC-DMC wall points; session 17: 1.833 and 2.369; session 16: 1.848 and 2.398; "
+                 "session 15: 2.304 and 2.328); 0.825 on scans 6 and 7 when the file had 96 points. One point "
+                 "carries it: scan 9 at a closest contact of 2.27 A (methyl H 2.27 and 2.38 A from the other DMC's "
+                 "ether O, 2.43 A from its carbonyl C), SAPT0 +18.4 against physics +29.9 kJ/mol (+29.0 in session "
+                 "17); without it the other 20 scored points give 0.58. The wall points on DMC's training scans did "
+                 "not move it: the isotropic Slater exchange over-repels this contact")
+
+
+def _committed_neutral(pair: str, n_scored: int):
+    """(physics RMSE, hybrid RMSE, spread) of a neutral pair over the committed fit, on its test scans 9 and 10."""
+    scans, scored, phys, hyb, std = _pair_scores(pair, pair.replace("-", "_"), committed=True)
+    assert scans == [9, 10] and scored == n_scored
+    return phys, hyb, std
 
 
 def _dmc_dmc_committed():
-    scans, scored, phys, hyb, std = _pair_scores("DMC-DMC", "DMC_DMC", committed=True)
-    assert scans == [9, 10] and scored == 21
-    return phys, hyb, std
+    return _committed_neutral("DMC-DMC", 21)
 
 
 def test_dmc_dmc_residual_over_the_committed_fit():
@@ -205,12 +211,13 @@ def test_dmc_dmc_residual_over_the_committed_fit():
     on its own dimers after Li+, EC and PF6-, with contact walls against their types; total weighted 30x, the
     weighting chosen on the validation scans of every pair type) plus a residual ensemble trained over it with the
     same recipe (``make_residual.py --baseline fixtures/fitting/params/params.json --save
-    .../joint_baseline/ensemble_DMC_DMC``). Measured (session 17, C8 at the SAPT level, PF6--PF6- at 102 training
-    points; test scans 9 and 10, 21 scored points): physics only 2.369 kJ/mol, with the residual 1.833 (validation
-    scan 7: 0.430 and 0.129; session 16: 2.398 and 1.848; session 15, C6 alone scaled: 2.328 and 2.304)."""
+    .../joint_baseline/ensemble_DMC_DMC --targeted``, the 8 wall points of make_sapt_wall.py among its 104
+    training points). Measured (session 20's refit with the EC-EC wall and carbonyl points; test scans 9 and 10, 21
+    scored points): physics only 2.571 kJ/mol, with the residual 1.911 (validation scan 7: 0.516 and 0.160; session
+    17: 2.369 and 1.833; session 16: 2.398 and 1.848; session 15, C6 alone scaled: 2.328 and 2.304)."""
     phys, hyb, std = _dmc_dmc_committed()
-    assert phys == pytest.approx(2.369, abs=MARGIN)
-    assert hyb == pytest.approx(1.833, abs=MARGIN)
+    assert phys == pytest.approx(2.571, abs=MARGIN)
+    assert hyb == pytest.approx(1.911, abs=MARGIN)
     assert np.all(std >= 0)
 
 
@@ -218,12 +225,6 @@ def test_dmc_dmc_residual_over_the_committed_fit():
 def test_dmc_dmc_committed_fit_with_its_residual_is_under_1_kj_mol():
     _phys, hyb, _std = _dmc_dmc_committed()
     assert hyb < 1.0
-
-
-PF6_PF6_UNMET = ("issue 6's 'the network at least halves' the physics-only ion-pair error, PF6--PF6- over the "
-                 "committed fit: measured 1.758 -> 0.963 kJ/mol on the held-out scan (divided by 1.83; session 17, "
-                 "the recipe of the other pairs, no setting tuned; 102 training points, validation scan 10: 0.551 -> "
-                 "0.106)")
 
 
 def _pf6_pf6_committed():
@@ -236,15 +237,50 @@ def test_pf6_pf6_residual_over_the_committed_fit():
     (``make_residual.py --pair PF6--PF6- --baseline fixtures/fitting/params/params.json --held-out
     fixtures/fitting/sapt0_jun-cc-pvdz/heldout --save .../joint_baseline/ensemble_PF6__PF6_``), on the fit's own
     split: training scans 0, 2-9 and 11 (102 points), validation 10, test the held-out scan 1 (10 points, all
-    scored: same-sign ions from 2 A). Measured: physics only 1.758 kJ/mol, with the residual 0.963 (spread 0.13)."""
+    scored: same-sign ions from 2 A). Measured over session 20's refit: physics only 1.993 kJ/mol, with the residual
+    0.890 (spread 0.12; validation 0.631 -> 0.123); over session 17's fit 1.758 and 0.963."""
     scans, scored, phys, hyb, std = _pf6_pf6_committed()
     assert scans == [1] and scored == 10
-    assert phys == pytest.approx(1.758, abs=MARGIN)
-    assert hyb == pytest.approx(0.963, abs=MARGIN)
+    assert phys == pytest.approx(1.993, abs=MARGIN)
+    assert hyb == pytest.approx(0.890, abs=MARGIN)
     assert hyb < 4.0 and phys <= 10.0 and np.all(std >= 0)
 
 
-@pytest.mark.xfail(strict=True, reason=PF6_PF6_UNMET)
 def test_pf6_pf6_residual_halves_the_physics_error():
+    """Issue 6: the network at least halves the physics-only ion-pair error. Over session 20's refit 1.993 -> 0.890
+    (divided by 2.24); over session 17's fit it fell short, 1.758 -> 0.963 (divided by 1.83), a strict xfail then.
+    The residual's recipe is the other pairs', unchanged; the physics moved (EC's parameters, fitted jointly with
+    PF6-'s, took the new EC-EC points), so the halving is partly the physics getting worse on this scan."""
     _scans, _scored, phys, hyb, _std = _pf6_pf6_committed()
     assert hyb <= phys / 2
+
+
+EC_EC_COMMITTED_UNMET = ("issue 6's 1 kJ/mol for neutral pairs with the residual on, EC-EC over the committed fit: "
+                         "measured 2.259 kJ/mol (physics only 3.157) on test scans 9 and 10 (session 20: the fit and "
+                         "the residual with the 16 wall and 19 carbonyl-approach points; session 17: 4.22 and 6.63). "
+                         "The largest miss is still scan 10 point 2 (an O 2.33 A over the other EC's carbonyl C), "
+                         "SAPT0 +9.4 against physics +20.7 kJ/mol (+36.2 in session 17)")
+
+
+def _ec_ec_committed():
+    return _committed_neutral("EC-EC", 20)
+
+
+def test_ec_ec_residual_over_the_committed_fit():
+    """EC-EC's transferable model (session 20): the committed fit, which since session 20 includes EC-EC's wall points
+    and the carbonyl-approach scans (training only; ``make_sapt_wall.py``, ``make_sapt_carbonyl.py``), plus a
+    residual trained over it with the recipe of the other pairs on the same 131 training points
+    (``make_residual.py --pair EC-EC --baseline fixtures/fitting/params/params.json --targeted --save
+    .../joint_baseline/ensemble_EC_EC``). Measured on test scans 9 and 10 (20 scored points): physics only 3.157
+    kJ/mol, with the residual 2.259 (spread 0.58; validation scan 7: 2.087 -> 1.376). Session 17's fit, without these
+    points: 6.63 and 4.22. The carbonyl scans were chosen after the scan-10 miss was seen (docs/fitting.md)."""
+    phys, hyb, std = _ec_ec_committed()
+    assert phys == pytest.approx(3.157, abs=MARGIN)
+    assert hyb == pytest.approx(2.259, abs=MARGIN)
+    assert hyb < phys and np.all(std >= 0)
+
+
+@pytest.mark.xfail(strict=True, reason=EC_EC_COMMITTED_UNMET)
+def test_ec_ec_committed_fit_with_its_residual_is_under_1_kj_mol():
+    _phys, hyb, _std = _ec_ec_committed()
+    assert hyb < 1.0
