@@ -150,3 +150,31 @@ def test_carbonyl_approach_scans_are_rigid_ec_pairs():
         normal = np.cross(ref[2] - ref[1], ref[5] - ref[1])
         along = np.dot(r.positions_b_nm[0] - ref[1], normal) / np.linalg.norm(normal)
         assert abs(along) == pytest.approx(o_c / 10, rel=1e-9)  # straight over the carbonyl C
+
+
+def test_methyl_approach_scans_are_rigid_dmc_pairs():
+    """``fixtures/fitting/make_sapt_methyl.py``: two rigid copies of training scan 0's DMC, B's methyl H (atom 6)
+    at the recorded distance from A's target atom, its C-H bond pointing straight at it along A's carbonate normal
+    (over the carbonyl C or an ether O) or along A's C=O axis; training data only, on scans of their own."""
+    ref = load_dimers(SAPT / "DMC-DMC.jsonl")[0].positions_a_nm
+    rows = [r for r in load_dimers(SAPT / "targeted/DMC-DMC.jsonl")
+            if r.extra["source"]["targeted"] == "methyl approach"]
+    assert rows and all(r.targeted for r in rows)
+    target = {"face_c": 2, "face_o": 4, "carbonyl_o": 3}
+    carbonyl = (ref[3] - ref[2]) / np.linalg.norm(ref[3] - ref[2])
+    normal = np.cross(ref[1] - ref[2], ref[4] - ref[2])
+    normal /= np.linalg.norm(normal)
+
+    def distances(x):
+        return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+    for r in rows:
+        kind = r.extra["source"]["geometry"]
+        assert r.scan == {"face_c": 700, "face_o": 701, "carbonyl_o": 702}[kind]
+        np.testing.assert_allclose(r.positions_a_nm, ref, atol=1e-9)
+        np.testing.assert_allclose(distances(r.positions_b_nm), distances(ref), atol=1e-9)
+        h, c, t = r.positions_b_nm[6], r.positions_b_nm[0], ref[target[kind]]
+        assert 10 * np.linalg.norm(h - t) == pytest.approx(r.extra["source"]["h_target_distance_a"], abs=1e-6)
+        axis = carbonyl if kind == "carbonyl_o" else normal
+        np.testing.assert_allclose((h - t) / np.linalg.norm(h - t), axis, atol=1e-6)
+        np.testing.assert_allclose((c - h) / np.linalg.norm(c - h), axis, atol=1e-6)  # C-H points at the target
