@@ -139,3 +139,17 @@ def test_committed_params_on_the_held_out_pf6_pf6_scan():
     assert row["n_train"] == 0 and row["n_test"] == row["n_test_scored"] == 10
     assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(1.993, abs=0.05)
     assert row["physics_only_test_rmse_kj_mol"] < 10.0
+
+
+def test_committed_params_on_liquid_dmc_pairs():
+    """`sapt0_jun-cc-pvdz/active/DMC-DMC.jsonl`: 15 DMC-DMC contacts cut from liquid frames (sessions 7-8: a
+    densified box and the quick run's 50 ps checkpoint, closest contacts 1.7-2.5 A, distorted monomers), which
+    `make_params.py` never reads: a blind check of the fit on the contacts the liquid makes, beside the packmol
+    scans. The committed parameters, physics only: RMSE 15.59 kJ/mol over the 15 (session 21's refit with the
+    methyl-approach points; session 20's fit: 28.39, its errors up to +61 on these same pairs, over-repelled). All
+    15 are under 25 kJ/mol, so all are scored; the issue's 1 kJ/mol is for the held-out scans, not these."""
+    from phyneo_flows.fitting.cli import evaluate_summary
+
+    row = evaluate_summary(FITTED, SAPT / "active/DMC-DMC.jsonl")["pairs"]["DMC-DMC"]
+    assert row["n_train"] == 0 and row["n_test"] == row["n_test_scored"] == 15
+    assert row["physics_only_test_rmse_kj_mol"] == pytest.approx(15.59, abs=0.05)
